@@ -1,0 +1,233 @@
+"""The `Sessions` container: one search result page (SERP) impression per row, padded to K.
+
+Every engine, metric and writer works on this one structure (DESIGN.md section 2):
+
+    query   int32 [n]       query index
+    qd      int32 [n, K]    query-document pair index; attraction and satisfaction are keyed on it
+    doc     int32 [n, K]    document index, independent of the query (vision bias is keyed on it)
+    click   bool  [n, K]    clicks
+    length  int16 [n]       number of real results; ranks >= length are padding
+    weight  float32 [n]     multiplicity after deduplication (1 without it)
+
+Padding ranks hold qd = doc = -1 and click = False, so that an index used without its mask
+fails loudly instead of silently reading parameter 0.
+
+The vocabularies map indices back to the original ids: `query_ids[q]`, `doc_ids[d]`, and for a
+query-document pair `qd_query[i]`, `qd_doc[i]` (indices into the two vocabularies). Sessions
+built from one log share one vocabulary, so a test split indexes the same parameter arrays
+as its training split. Optional extras: `doc_features` float32 [n_docs, F] and `labels`
+float32 [n_qd] of graded relevance (NaN where unjudged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+PAD = -1
+
+
+class SessionsError(ValueError):
+    """A Sessions object whose arrays break the container's invariants."""
+
+
+@dataclass(frozen=True, eq=False)
+class Sessions:
+    query: np.ndarray
+    qd: np.ndarray
+    doc: np.ndarray
+    click: np.ndarray
+    length: np.ndarray
+    weight: np.ndarray
+    query_ids: np.ndarray
+    doc_ids: np.ndarray
+    qd_query: np.ndarray
+    qd_doc: np.ndarray
+    doc_features: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    source: str = field(default="")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def n(self) -> int:
+        return int(self.query.shape[0])
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def K(self) -> int:  # noqa: N802 - K is the click-model literature's name for the page size
+        return int(self.qd.shape[1])
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.query_ids.shape[0])
+
+    @property
+    def n_docs(self) -> int:
+        return int(self.doc_ids.shape[0])
+
+    @property
+    def n_qd(self) -> int:
+        return int(self.qd_query.shape[0])
+
+    @property
+    def mask(self) -> np.ndarray:
+        """bool [n, K]: True at real (unpadded) ranks."""
+        return np.arange(self.K)[None, :] < self.length[:, None]
+
+    @property
+    def n_impressions(self) -> float:
+        """Weighted number of real (session, rank) impressions."""
+        return float(np.sum(self.weight.astype(np.float64) * self.length))
+
+    @property
+    def total_weight(self) -> float:
+        return float(np.sum(self.weight, dtype=np.float64))
+
+    def subset(self, index: np.ndarray) -> Sessions:
+        """Rows selected by a boolean mask or an index array; vocabularies are kept whole."""
+        return replace(
+            self,
+            query=self.query[index],
+            qd=self.qd[index],
+            doc=self.doc[index],
+            click=self.click[index],
+            length=self.length[index],
+            weight=self.weight[index],
+        )
+
+    def sorted_by_query(self) -> Sessions:
+        """Rows grouped by query (stable), as the parallel EM kernels want them."""
+        return self.subset(np.argsort(self.query, kind="stable"))
+
+    def with_weight(self, weight: np.ndarray) -> Sessions:
+        return replace(self, weight=np.asarray(weight, dtype=np.float32))
+
+
+def validate(s: Sessions) -> None:
+    """Check shapes, dtypes, index ranges and padding; raise SessionsError naming the problem."""
+    where = f"{s.source}: " if s.source else ""
+
+    def fail(problem: str) -> None:
+        raise SessionsError(where + problem)
+
+    expected = {
+        "query": (np.int32, 1),
+        "qd": (np.int32, 2),
+        "doc": (np.int32, 2),
+        "click": (np.bool_, 2),
+        "weight": (np.float32, 1),
+        "query_ids": (None, 1),
+        "doc_ids": (None, 1),
+        "qd_query": (np.int32, 1),
+        "qd_doc": (np.int32, 1),
+    }
+    for name, (dtype, ndim) in expected.items():
+        arr = getattr(s, name)
+        if not isinstance(arr, np.ndarray):
+            fail(f"{name} must be a numpy array, got {type(arr).__name__}")
+        if arr.ndim != ndim:
+            fail(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+        if dtype is not None and arr.dtype != dtype:
+            fail(f"{name} must have dtype {np.dtype(dtype)}, got {arr.dtype}")
+    if s.length.ndim != 1 or s.length.dtype not in (np.int8, np.int16, np.int32):
+        fail(f"length must be a 1-d int8/int16/int32 array, got {s.length.dtype} {s.length.shape}")
+    n, K = s.qd.shape
+    for name in ("query", "length", "weight"):
+        if getattr(s, name).shape[0] != n:
+            fail(f"{name} has {getattr(s, name).shape[0]} rows, qd has {n}")
+    for name in ("doc", "click"):
+        if getattr(s, name).shape != (n, K):
+            fail(f"{name} has shape {getattr(s, name).shape}, qd has {(n, K)}")
+    if s.qd_query.shape != s.qd_doc.shape:
+        fail("qd_query and qd_doc must have the same length")
+    if n == 0:
+        return
+    if s.length.min() < 1 or s.length.max() > K:
+        fail(f"length must lie in [1, {K}], got [{s.length.min()}, {s.length.max()}]")
+    if not np.all(np.isfinite(s.weight)) or s.weight.min() <= 0:
+        fail("weight must be finite and positive")
+    if s.query.min() < 0 or s.query.max() >= s.n_queries:
+        fail(f"query index out of range [0, {s.n_queries})")
+    mask = s.mask
+    for name, size in (("qd", s.n_qd), ("doc", s.n_docs)):
+        arr = getattr(s, name)
+        real = arr[mask]
+        if real.size and (real.min() < 0 or real.max() >= size):
+            fail(f"{name} index out of range [0, {size}) at a real rank")
+        if np.any(arr[~mask] != PAD):
+            fail(f"{name} must be {PAD} at padded ranks")
+    if np.any(s.click[~mask]):
+        fail("a click at a padded rank (rank >= length)")
+    if s.n_qd:
+        real_qd = s.qd[mask]
+        rows = np.broadcast_to(s.query[:, None], mask.shape)[mask]
+        if np.any(s.qd_query[real_qd] != rows):
+            fail("a qd index belongs to another query than its session's")
+        if np.any(s.qd_doc[real_qd] != s.doc[mask]):
+            fail("a qd index and its doc index disagree with qd_doc")
+    if s.doc_features is not None:
+        f = s.doc_features
+        if f.ndim != 2 or f.shape[0] != s.n_docs or f.dtype != np.float32:
+            fail(f"doc_features must be float32 [n_docs={s.n_docs}, F], got {f.dtype} {f.shape}")
+    if s.labels is not None:
+        if s.labels.shape != (s.n_qd,):
+            fail(f"labels must have shape ({s.n_qd},), got {s.labels.shape}")
+
+
+def from_arrays(
+    query: np.ndarray,
+    docs: np.ndarray,
+    click: np.ndarray,
+    length: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+    query_ids: np.ndarray | None = None,
+    doc_ids: np.ndarray | None = None,
+    doc_features: np.ndarray | None = None,
+    source: str = "",
+) -> Sessions:
+    """Build Sessions from query indices, document indices [n, K] and clicks [n, K].
+
+    The qd vocabulary is built here from the (query, doc) pairs that occur, in first-seen
+    order, so that callers (readers, simulators) never assemble it by hand. Ranks at or past
+    `length` are padding whatever `docs` holds there.
+    """
+    query = np.asarray(query, dtype=np.int32)
+    docs = np.asarray(docs, dtype=np.int64)
+    n, K = docs.shape
+    length = np.full(n, K, np.int16) if length is None else np.asarray(length, np.int16)
+    mask = np.arange(K)[None, :] < length[:, None]
+    n_queries = int(query.max()) + 1 if n else 0
+    n_docs = int(docs[mask].max()) + 1 if mask.any() else 0
+    query_ids = np.arange(n_queries) if query_ids is None else np.asarray(query_ids)
+    doc_ids = np.arange(n_docs) if doc_ids is None else np.asarray(doc_ids)
+    pair = np.broadcast_to(query[:, None].astype(np.int64), (n, K))[mask] * max(
+        len(doc_ids), 1
+    ) + docs[mask]
+    uniq, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank_of = np.empty_like(order)
+    rank_of[order] = np.arange(order.size)
+    qd = np.full((n, K), PAD, np.int32)
+    qd[mask] = rank_of[inverse]
+    qd_keys = uniq[order]
+    doc_arr = np.full((n, K), PAD, np.int32)
+    doc_arr[mask] = docs[mask]
+    return Sessions(
+        query=query,
+        qd=qd,
+        doc=doc_arr,
+        click=np.asarray(click, dtype=bool) & mask,
+        length=length,
+        weight=(np.ones(n, np.float32) if weight is None else np.asarray(weight, np.float32)),
+        query_ids=query_ids,
+        doc_ids=doc_ids,
+        qd_query=(qd_keys // max(len(doc_ids), 1)).astype(np.int32),
+        qd_doc=(qd_keys % max(len(doc_ids), 1)).astype(np.int32),
+        doc_features=doc_features,
+        source=source,
+    )
