@@ -28,21 +28,37 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "sdbn": {"attraction": "qd", "satisfaction": "qd"},
 }
 
+# The vision-bias family (Xu et al.): examination of rank r (and, for vUBM, last click j) is
+# combined with a per-document vision probability sigma_d, "-2" by eq. 4, "-1" by eq. 15.
+VISION_PARAMETERS: dict[str, dict[str, str]] = {
+    "vpbm-1": {"attraction": "qd", "examination": "rank", "vision": "doc"},
+    "vpbm-2": {"attraction": "qd", "examination": "rank", "vision": "doc"},
+    "vubm-1": {"attraction": "qd", "examination": "rank_last", "vision": "doc"},
+    "vubm-2": {"attraction": "qd", "examination": "rank_last", "vision": "doc"},
+}
+
 # The classic counting estimators, kept under their own names so that the benchmark can
 # show how far they are from the exact EM fit (EM engine only).
 VARIANTS: dict[str, str] = {"dcm-counting": "dcm", "sdbn-counting": "sdbn"}
 
 MODELS: tuple[str, ...] = tuple(PARAMETERS)
+VISION_MODELS: tuple[str, ...] = tuple(VISION_PARAMETERS)
 
 
 def base_model(model: str) -> str:
     """The catalogue model a name refers to (a variant's parent, or the name itself)."""
     model = model.lower()
     model = VARIANTS.get(model, model)
-    if model not in PARAMETERS:
-        known = ", ".join(list(PARAMETERS) + list(VARIANTS))
+    if model not in PARAMETERS and model not in VISION_PARAMETERS:
+        known = ", ".join(list(PARAMETERS) + list(VISION_PARAMETERS) + list(VARIANTS))
         raise ValueError(f"unknown click model {model!r}; known: {known}")
     return model
+
+
+def parameters(model: str) -> dict[str, str]:
+    """Parameter name -> what it is keyed on, for a model or variant name."""
+    model = base_model(model)
+    return PARAMETERS.get(model) or VISION_PARAMETERS[model]
 
 
 def parameter_shape(kind: str, K: int, n_qd: int, n_docs: int) -> tuple[int, ...]:
@@ -58,7 +74,7 @@ def parameter_shape(kind: str, K: int, n_qd: int, n_docs: int) -> tuple[int, ...
 def parameter_shapes(model: str, K: int, n_qd: int, n_docs: int) -> dict[str, tuple[int, ...]]:
     return {
         name: parameter_shape(kind, K, n_qd, n_docs)
-        for name, kind in PARAMETERS[base_model(model)].items()
+        for name, kind in parameters(model).items()
     }
 
 
