@@ -49,7 +49,7 @@ class Fit:
         return self._relevance(sessions)
 
     def objective(self, sessions: Sessions) -> float:
-        """Shared objective on `sessions`: weighted log-likelihood plus log prior, per impression."""
+        """Shared objective: weighted log-likelihood plus log prior, per impression."""
         return self._objective(sessions)
 
     @property

@@ -16,14 +16,19 @@ The vocabularies map indices back to the original ids: `query_ids[q]`, `doc_ids[
 query-document pair `qd_query[i]`, `qd_doc[i]` (indices into the two vocabularies). Sessions
 built from one log share one vocabulary, so a test split indexes the same parameter arrays
 as its training split. Optional extras: `doc_features` float32 [n_docs, F] and `labels`
-float32 [n_qd] of graded relevance (NaN where unjudged).
+float32 [n_qd] of graded relevance (NaN where unjudged). `report` is the ReadReport of the read
+that produced the rows (clicklog.io_report): provenance, carried along by subsets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from clicklog.io_report import ReadReport
 
 PAD = -1
 
@@ -47,6 +52,7 @@ class Sessions:
     doc_features: np.ndarray | None = None
     labels: np.ndarray | None = None
     source: str = field(default="")
+    report: ReadReport | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -177,6 +183,18 @@ def validate(s: Sessions) -> None:
     if s.labels is not None:
         if s.labels.shape != (s.n_qd,):
             fail(f"labels must have shape ({s.n_qd},), got {s.labels.shape}")
+
+
+def pad_rows(
+    values: np.ndarray, length: np.ndarray, fill: int | bool, K: int | None = None
+) -> np.ndarray:
+    """[n, K] rows from `values`, the real ranks of rows of `length` one row after another;
+    `fill` at padded ranks. K defaults to the longest row."""
+    K = int(np.max(length, initial=0)) if K is None else K
+    mask = np.arange(K)[None, :] < np.asarray(length)[:, None]
+    out = np.full(mask.shape, fill, np.asarray(values).dtype)
+    out[mask] = values
+    return out
 
 
 def from_arrays(

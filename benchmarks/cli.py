@@ -1,0 +1,62 @@
+"""The `clickfit` command line (entry point `benchmarks.cli:main`).
+
+Each command lives in its own module, listed in COMMANDS with a one-line help, which exposes
+`add_parser(subparsers) -> None`: it adds the parser of that command name and sets `func`, a
+callable taking the parsed arguments and returning an exit status. Adding a command = writing
+such a module and listing it here.
+
+Only the module of the command being run is imported (the others get a placeholder parser
+that carries their help line), so that `clickfit data stats` does not wait for JAX and Numba.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from clicklog.io_report import FormatError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("benchmarks.data_commands", "inspect and convert click logs"),
+    "fit": ("benchmarks.fit_command", "fit one model; write relevance labels and parameters"),
+    "bench": ("benchmarks.runner", "compare EM and gradient descent; write results/"),
+    "paper": ("benchmarks.paper_clax", "rebuild published tables in their layout"),
+}
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (the first word not an option), if any."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; only the command `argv` names gets its full sub-parser (and module)."""
+    parser = argparse.ArgumentParser(
+        prog="clickfit",
+        description="Fit web-search click models by EM and by gradient descent, and compare.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = _chosen(argv)
+    for name, (module, help_line) in COMMANDS.items():
+        if chosen == name:
+            importlib.import_module(module).add_parser(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_line)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input files and missing paths end with a one-line error, status 1."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FormatError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        print(f"clickfit: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
