@@ -1,0 +1,67 @@
+"""Sessions as fixed-shape device arrays, so that each model compiles once per shape.
+
+Row counts are rounded up (`padded_rows`) and the extra rows carry weight 0 and no real rank,
+so a log of 35,000 sessions and one of 35,100 share one compiled program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from clicklog.sessions import Sessions
+
+BLOCK = 4096
+
+
+class Batch(NamedTuple):
+    qd: jax.Array  # int32 [B, K]; padding reads pair 0, which `mask` then discards
+    click: jax.Array  # bool [B, K]
+    mask: jax.Array  # bool [B, K], True at real ranks
+    weight: jax.Array  # float [B], 0 on padding rows
+
+
+def padded_rows(n: int, block: int = BLOCK) -> int:
+    """Rows to allocate for n sessions: the next power of two up to `block`, then whole blocks."""
+    if n <= block:
+        return max(1, 1 << max(n - 1, 0).bit_length())
+    return -(-n // block) * block
+
+
+def to_batch(sessions: Sessions, rows: int, dtype: str) -> Batch:
+    """Device arrays for `sessions`, padded with empty zero-weight rows to `rows` rows."""
+    n, K = sessions.n, sessions.K
+    if rows < n:
+        raise ValueError(f"{rows} rows cannot hold {n} sessions")
+    qd = np.zeros((rows, K), np.int32)
+    click = np.zeros((rows, K), bool)
+    mask = np.zeros((rows, K), bool)
+    weight = np.zeros(rows, np.float64)
+    real = sessions.mask
+    qd[:n] = np.where(real, sessions.qd, 0)
+    click[:n] = sessions.click
+    mask[:n] = real
+    weight[:n] = sessions.weight
+    return Batch(
+        qd=jnp.asarray(qd),
+        click=jnp.asarray(click),
+        mask=jnp.asarray(mask),
+        weight=jnp.asarray(weight, dtype=dtype),
+    )
+
+
+def chunks(sessions: Sessions, dtype: str, block: int = BLOCK) -> Iterator[tuple[slice, Batch]]:
+    """(rows, batch) pieces of at most `block` sessions covering `sessions` in order."""
+    rows = padded_rows(min(sessions.n, block), block)
+    for start in range(0, sessions.n, rows):
+        part = slice(start, min(start + rows, sessions.n))
+        yield part, to_batch(sessions.subset(part), rows, dtype)
+
+
+def at_qd(values: np.ndarray, sessions: Sessions) -> np.ndarray:
+    """values[qd] per shown result as float64 [n, K], 0 at padded ranks."""
+    return np.where(sessions.mask, np.asarray(values, np.float64)[np.maximum(sessions.qd, 0)], 0.0)
