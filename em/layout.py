@@ -1,0 +1,136 @@
+"""Query-ordered session arrays and their split into chunks for the parallel E-step kernels.
+
+Sessions are sorted by query once per fit and cut into chunks on query boundaries, so that
+every query, and with it every query-document pair, belongs to exactly one chunk. A Numba
+kernel can then `prange` over chunks and add to per-qd accumulators directly: no two threads
+ever write the same entry. Per-rank and global statistics are kept per chunk and summed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from clicklog.sessions import Sessions
+
+# More chunks than threads so that one big query does not leave the other threads idle.
+CHUNKS_PER_THREAD = 4
+
+
+def prange_only() -> dict[str, bool]:
+    """Numba `parallel` options that parallelise the explicit prange loop and nothing else.
+
+    With plain parallel=True every np.zeros and array reduction becomes a parallel region
+    of its own, and each region costs a thread hand-off; on a busy machine (other processes
+    on the cores) those hand-offs made an E-step several times slower. A fresh dict per use,
+    because Numba consumes it.
+    """
+    return {
+        "comprehension": False,
+        "reduction": False,
+        "inplace_binop": False,
+        "setitem": False,
+        "numpy": False,
+        "stencil": False,
+        "fusion": False,
+        "prange": True,
+    }
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Contiguous, query-ordered copies of what the kernels read, plus per-fit constants.
+
+    `first` and `last` are the ranks of the first and last click (-1 in a session without
+    clicks); `starts` holds chunk boundaries (rows starts[c] .. starts[c+1]-1 form chunk c).
+    """
+
+    qd: np.ndarray  # int32 [n, K]
+    click: np.ndarray  # bool [n, K]
+    length: np.ndarray  # int64 [n]
+    weight: np.ndarray  # float64 [n]
+    first: np.ndarray  # int64 [n]
+    last: np.ndarray  # int64 [n]
+    starts: np.ndarray  # int64 [n_chunks + 1]
+    order: np.ndarray  # int64 [n], row i here is row order[i] of the caller's sessions
+    n_qd: int
+    n_impressions: float
+
+    @property
+    def n(self) -> int:
+        return int(self.qd.shape[0])
+
+    @property
+    def K(self) -> int:  # noqa: N802 - the click-model literature's name for the page size
+        return int(self.qd.shape[1])
+
+    @property
+    def mask(self) -> np.ndarray:
+        return np.arange(self.K)[None, :] < self.length[:, None]
+
+    def weighted_sum(self, per_session: np.ndarray) -> float:
+        """sum_i w_i x_i; np.sum rather than a BLAS dot, whose threads would compete with
+        Numba's for the same cores."""
+        return float(np.sum(self.weight * per_session))
+
+    def unsort(self, values: np.ndarray) -> np.ndarray:
+        """Per-session values in query order back in the caller's session order."""
+        out = np.empty_like(values)
+        out[self.order] = values
+        return out
+
+
+def click_ranks(click: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks of the first and last click of every session, -1 where nothing was clicked."""
+    any_click = click.any(axis=1)
+    K = click.shape[1]
+    first = np.where(any_click, np.argmax(click, axis=1), -1).astype(np.int64)
+    last = np.where(any_click, K - 1 - np.argmax(click[:, ::-1], axis=1), -1).astype(np.int64)
+    return first, last
+
+
+def chunk_starts(query: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Row boundaries of about n_chunks equal chunks, cut only where the query changes.
+
+    `query` must be sorted. A query with more sessions than a chunk's share gets a chunk of
+    its own; chunks never split a query.
+    """
+    n = query.shape[0]
+    boundaries = np.concatenate(([0], np.flatnonzero(np.diff(query)) + 1, [n]))
+    targets = np.linspace(0, n, n_chunks + 1)
+    nearest = np.searchsorted(boundaries, targets)
+    return np.unique(boundaries[np.clip(nearest, 0, boundaries.size - 1)]).astype(np.int64)
+
+
+def layout(sessions: Sessions, n_chunks: int | None = None) -> Layout:
+    """Sort `sessions` by query and split them into chunks for the parallel kernels."""
+    order = np.argsort(sessions.query, kind="stable")
+    click = np.ascontiguousarray(sessions.click[order])
+    first, last = click_ranks(click)
+    if n_chunks is None:
+        n_chunks = CHUNKS_PER_THREAD * numba.get_num_threads()
+    weight = sessions.weight[order].astype(np.float64)
+    length = sessions.length[order].astype(np.int64)
+    return Layout(
+        qd=np.ascontiguousarray(sessions.qd[order]),
+        click=click,
+        length=length,
+        weight=weight,
+        first=first,
+        last=last,
+        starts=chunk_starts(sessions.query[order], max(n_chunks, 1)),
+        order=order,
+        n_qd=sessions.n_qd,
+        n_impressions=float(np.sum(weight * length)),
+    )
+
+
+def session_arrays(sessions: Sessions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(qd, click, length) of unsorted sessions in the one layout the kernels are compiled for."""
+    return (
+        np.ascontiguousarray(sessions.qd),
+        np.ascontiguousarray(sessions.click),
+        sessions.length.astype(np.int64),
+    )
