@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test bench bench-full lint clean
+.PHONY: test bench bench-full bench-scale lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(BIN)/clickfit bench --size full
+
+# Up to ten million sessions: about half an hour on two cores (results/scale/README.md).
+bench-scale: $(STAMP)
+	$(BIN)/clickfit scale
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

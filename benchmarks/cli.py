@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("benchmarks.fit_command", "fit one model; write relevance labels and parameters"),
     "bench": ("benchmarks.runner", "compare EM and gradient descent; write results/"),
     "paper": ("benchmarks.paper_clax", "rebuild published tables in their layout"),
+    "scale": ("benchmarks.scale", "fit time and memory against log size; write results/scale/"),
 }
 
 

@@ -124,3 +124,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           description=__doc__.split("\n\n")[1])
     add_common_arguments(p)
     p.set_defaults(func=main)
+    from benchmarks import paper_vision
+
+    paper_vision.add_parser(papers)

@@ -17,13 +17,18 @@ version, page width K, numpy dtypes of the id arrays and length, and the ReadRep
 read that first produced the sessions (provenance: converting a dirty log keeps its drop
 counts). The footer, vocabularies included, is read whole when a file is opened, which bounds
 the vocabulary size at a few hundred MB.
+
+A log too large to hold in memory is written chunk by chunk (`write_parquet_chunks`: the
+chunks share one growing index space and the footer gets the last chunk's vocabularies) and
+read row group by row group (`iter_parquet`, any subset of the row groups, in any order);
+`parquet_header` gives the vocabularies and row-group sizes without reading a row.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -111,6 +116,55 @@ def write_parquet(
             w.add_key_value_metadata(_metadata(sessions))
 
 
+def _extends(before: Sessions, after: Sessions, path: str | os.PathLike) -> None:
+    """ValueError unless `after`'s page width and vocabularies continue `before`'s."""
+    if after.K != before.K:
+        raise ValueError(f"{os.fspath(path)}: chunks of page width {before.K} and {after.K}")
+    for name in ("query_ids", "doc_ids", "qd_query", "qd_doc"):
+        old, new = getattr(before, name), getattr(after, name)
+        if old is not new and not np.array_equal(old, new[: old.size]):
+            raise ValueError(
+                f"{os.fspath(path)}: a chunk's {name} does not extend the previous chunk's; "
+                "build every chunk with one growing clicklog.Vocabulary"
+            )
+
+
+def write_parquet_chunks(
+    chunks: Iterable[Sessions],
+    path: str | os.PathLike,
+    row_group_size: int = ROW_GROUP_SESSIONS,
+) -> int:
+    """Write sessions arriving in chunks to one file, atomically, holding one chunk at a time;
+    return the number of sessions written.
+
+    The chunks share one growing index space (built with one clicklog.Vocabulary, say): each
+    chunk's vocabularies start with the previous chunk's, and the file takes the last one's.
+    Row groups never span two chunks, so chunks of a multiple of `row_group_size` sessions
+    give row groups of one size.
+    """
+    written, last, writer = 0, None, None
+    with atomic_path(path) as tmp:
+        try:
+            for chunk in chunks:
+                if last is not None:
+                    _extends(last, chunk, path)
+                table = session_table(chunk)
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        tmp, table.schema, compression="zstd", store_schema=False
+                    )
+                writer.write_table(table, row_group_size=max(row_group_size, 1))
+                written += chunk.n
+                last = chunk
+            if last is None:
+                raise ValueError(f"{os.fspath(path)}: no chunks to write")
+            writer.add_key_value_metadata(_metadata(last))
+        finally:
+            if writer is not None:
+                writer.close()
+    return written
+
+
 class _File:
     """An open clickfit Parquet file: its footer decoded, row groups read on demand."""
 
@@ -160,6 +214,30 @@ class _File:
     def _ids(meta: dict, key: bytes, dtype: str) -> np.ndarray:
         return _from_ipc(meta[key])["id"].to_numpy(zero_copy_only=False).astype(dtype)
 
+    def row_group_sizes(self) -> np.ndarray:
+        meta = self.file.metadata
+        return np.array([meta.row_group(g).num_rows for g in range(meta.num_row_groups)], np.int64)
+
+    def empty(self) -> Sessions:
+        """No sessions, with the file's page width and vocabularies."""
+        rows = np.zeros((0, self.K), np.int32)
+        return Sessions(
+            query=np.zeros(0, np.int32),
+            qd=rows,
+            doc=rows,
+            click=rows.astype(bool),
+            length=np.zeros(0, np.int16),
+            weight=np.zeros(0, np.float32),
+            query_ids=self.query_ids,
+            doc_ids=self.doc_ids,
+            qd_query=self.qd_query,
+            qd_doc=self.qd_doc,
+            doc_features=self.doc_features,
+            labels=self.labels,
+            source=self.path,
+            report=self.report,
+        )
+
     def sessions(self, table: pa.Table, first_row: int) -> Sessions:
         """Sessions of some rows of the file (row `first_row` onwards), with its vocabularies."""
         length = table["length"].to_numpy()
@@ -203,11 +281,20 @@ def read_parquet(path: str | os.PathLike, vocabulary: Vocabulary | None = None) 
     return sessions if vocabulary is None else vocabulary.adopt(sessions)
 
 
-def iter_parquet(path: str | os.PathLike) -> Iterator[Sessions]:
-    """The file one row group at a time; every chunk carries the file's whole vocabularies."""
+def iter_parquet(
+    path: str | os.PathLike, groups: Sequence[int] | None = None
+) -> Iterator[Sessions]:
+    """The file one row group at a time (all of them in order, or the `groups` given, in their
+    order); every chunk carries the file's whole vocabularies."""
     f = _File(path)
-    first_row = 0
-    for group in range(f.file.num_row_groups):
-        table = f.file.read_row_group(group)
-        yield f.sessions(table, first_row)
-        first_row += table.num_rows
+    sizes = f.row_group_sizes()
+    first_rows = np.concatenate(([0], np.cumsum(sizes)))
+    for group in range(sizes.size) if groups is None else groups:
+        yield f.sessions(f.file.read_row_group(int(group)), int(first_rows[group]))
+
+
+def parquet_header(path: str | os.PathLike) -> tuple[Sessions, np.ndarray]:
+    """(zero sessions carrying the file's page width and vocabularies, the number of sessions
+    in each row group), read from the footer alone."""
+    f = _File(path)
+    return f.empty(), f.row_group_sizes()

@@ -11,15 +11,19 @@ the M-step is the Beta-Bernoulli MAP update
     theta = (S1 + a - 1) / (T + a + b - 2),
 
 (a = b = 1 without a prior), clipped to [1e-6, 1 - 1e-6]; an entry without trials (T = 0)
-takes the prior's mode. EM never decreases J; the loop stops when J changes by less than
-`tol` per impression or after `max_iter` iterations. history[i] holds the objective after
-iteration i + 1 and the seconds since the fit started, Numba compilation excluded: that is
-timed separately (compile_seconds) by running every kernel once on a single session first.
+takes the prior's mode. EM never decreases J; the loop (em/loop.py) stops when J changes by
+less than `tol` per impression or after `max_iter` iterations. history[i] holds the objective
+after iteration i + 1 and the seconds since the fit started, Numba compilation excluded: that
+is timed separately (compile_seconds) by running every kernel once on a single session first.
+`accelerate=True` runs the same steps under SQUAREM (em/squarem.py): the same optimum in fewer
+E-steps. A Parquet path instead of Sessions is fitted by streaming (em/stream.py).
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Collection, Mapping
 from functools import partial
 
 import numpy as np
@@ -29,7 +33,11 @@ from clicklog.fit import Fit
 from clicklog.sessions import Sessions
 from em import ccm, cm, ctr, dbn, dcm, pbm, ubm
 from em.layout import layout
-from em.model import Hidden, Model, Params
+from em.loop import Run, Steps, iterate
+from em.model import Hidden, Model, Params, Stats
+from em.squarem import iterate_squarem
+from em.vision import VISION_MODELS
+from em.vision import regressions as vision_regressions
 
 EPS = 1e-6
 
@@ -50,10 +58,14 @@ MODELS: dict[str, Model] = {
 
 
 def get_model(model: str) -> Model:
+    """A model of MODELS or of the vision family (VISION_MODELS, kept apart from MODELS,
+    which the ten-model tests and benchmarks iterate over)."""
     name = model.lower()
-    if name not in MODELS:
-        raise ValueError(f"unknown click model {model!r} for the EM engine; known: {list(MODELS)}")
-    return MODELS[name]
+    spec = MODELS.get(name) or VISION_MODELS.get(name)
+    if spec is None:
+        known = list(MODELS) + list(VISION_MODELS)
+        raise ValueError(f"unknown click model {model!r} for the EM engine; known: {known}")
+    return spec
 
 
 def check_prior(prior: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -98,7 +110,7 @@ def initial_params(
 
 def check_compatible(params: Params, sessions: Sessions) -> Sessions:
     """`sessions` if they index inside the fitted parameter arrays, else a ValueError."""
-    size = {"attraction": sessions.n_qd, "satisfaction": sessions.n_qd}
+    size = {"attraction": sessions.n_qd, "satisfaction": sessions.n_qd, "vision": sessions.n_docs}
     for name, value in params.items():
         needed = size.get(name, sessions.K if np.ndim(value) else 0)
         if np.ndim(value) and np.shape(value)[0] < needed:
@@ -109,20 +121,29 @@ def check_compatible(params: Params, sessions: Sessions) -> Sessions:
     return sessions
 
 
+def _log_prior(params: Params, prior: tuple[float, float] | None, free: Collection[str]) -> float:
+    """catalogue.log_prior of every parameter but the `free` ones (a network's output)."""
+    return catalogue.log_prior({k: v for k, v in params.items() if k not in free}, prior)
+
+
 def objective(
-    spec: Model, params: Params, prior: tuple[float, float] | None, sessions: Sessions
+    spec: Model,
+    params: Params,
+    prior: tuple[float, float] | None,
+    sessions: Sessions,
+    free: Collection[str] = (),
 ) -> float:
-    """Shared objective per impression of `params` on `sessions`."""
+    """Shared objective per impression of `params` on `sessions` (no prior on `free`)."""
     lay = layout(check_compatible(params, sessions))
     _, ll = spec.estep(lay, params)
-    return (ll + catalogue.log_prior(params, prior)) / lay.n_impressions
+    return (ll + _log_prior(params, prior, free)) / lay.n_impressions
 
 
 def _predictor(fn, params: Params):
     return lambda sessions: fn(params, check_compatible(params, sessions))
 
 
-def _compile(spec: Model, params: Params, sessions: Sessions) -> float:
+def compile_kernels(spec: Model, params: Params, sessions: Sessions) -> float:
     """Seconds to compile (or load from Numba's cache) every kernel the model uses."""
     start = time.perf_counter()
     one = sessions.subset(np.arange(1))
@@ -132,68 +153,122 @@ def _compile(spec: Model, params: Params, sessions: Sessions) -> float:
     return time.perf_counter() - start
 
 
-def fit(
-    model: str,
-    sessions: Sessions,
-    prior: tuple[float, float] | None = (2.0, 2.0),
-    max_iter: int = 50,
-    tol: float = 1e-7,
-    init: dict[str, float | np.ndarray] | None = None,
-) -> Fit:
-    """Fit `model` to `sessions` by exact EM on the shared objective; see the module docstring.
+def mstep(stats: Stats, prior: tuple[float, float] | None, regressions: Mapping = {}) -> Params:
+    """Every parameter's MAP update, or its network's fit for the `regressions` ones."""
+    return {
+        name: regressions[name](s1, t) if name in regressions else map_update(s1, t, prior)
+        for name, (s1, t) in stats.items()
+    }
 
-    prior: Beta(a, b) on every probability parameter, None for maximum likelihood.
-    tol: stop when the per-impression objective changes by less than this.
-    init: starting values by parameter name (default 0.5 everywhere, as the gradient engine).
-    """
-    spec = get_model(model)
-    prior = check_prior(prior)
-    if sessions.n == 0:
-        raise ValueError("cannot fit a click model to zero sessions")
+
+def check_iterations(max_iter: int) -> None:
     if max_iter < 1:
         raise ValueError(f"max_iter must be at least 1, got {max_iter}")
-    params = initial_params(spec.parameters, sessions, init)
-    compile_seconds = _compile(spec, params, sessions)
 
-    start = time.perf_counter()
-    lay = layout(sessions)
-    stats, ll = spec.estep(lay, params)
-    previous = (ll + catalogue.log_prior(params, prior)) / lay.n_impressions
-    initial = previous
-    history: list[dict] = []
-    converged = False
-    for iteration in range(1, max_iter + 1):
-        params = {name: map_update(s1, t, prior) for name, (s1, t) in stats.items()}
-        stats, ll = spec.estep(lay, params)
-        value = (ll + catalogue.log_prior(params, prior)) / lay.n_impressions
-        history.append(
-            {"iteration": iteration, "seconds": time.perf_counter() - start, "objective": value}
-        )
-        converged = spec.closed_form or abs(value - previous) < tol
-        previous = value
-        if converged:
-            break
 
+def run(
+    steps: Steps,
+    params: Params,
+    max_iter: int,
+    tol: float,
+    closed_form: bool,
+    start: float,
+    accelerate: bool,
+) -> Run:
+    """Plain EM (em/loop.py), or SQUAREM (em/squarem.py) with `accelerate`."""
+    loop = iterate_squarem if accelerate else iterate
+    return loop(steps, params, max_iter, tol, closed_form, start)
+
+
+def assemble(
+    model: str,
+    result: Run,
+    prior: tuple[float, float] | None,
+    compile_seconds: float,
+    settings: dict,
+    free: Collection[str] = (),
+) -> Fit:
+    """The Fit of an EM run: predictors and objective of `model` at the run's parameters."""
+    spec = get_model(model)
+    params = result.params
     return Fit(
         model=model.lower(),
         engine="em",
         params=params,
-        history=history,
+        history=result.history,
         prior=prior,
         _click_probs=_predictor(spec.unconditional, params),
         _conditional_click_probs=_predictor(spec.conditional, params),
         _relevance=_predictor(spec.relevance, params),
-        _objective=partial(objective, spec, params, prior),
+        _objective=partial(objective, spec, params, prior, free=tuple(free)),
         compile_seconds=compile_seconds,
-        converged=converged,
-        settings={
-            "max_iter": max_iter,
-            "tol": tol,
-            "init": "0.5" if init is None else sorted(init),
-            "initial_objective": initial,
-            "chunks": int(lay.starts.size - 1),
-        },
+        converged=result.converged,
+        settings={"initial_objective": result.initial, "esteps": result.esteps, **settings},
     )
+
+
+def fit(
+    model: str,
+    sessions: Sessions | str | os.PathLike,
+    prior: tuple[float, float] | None = (2.0, 2.0),
+    max_iter: int = 50,
+    tol: float = 1e-7,
+    init: dict[str, float | np.ndarray] | None = None,
+    vision: str = "per-doc",
+    seed: int = 0,
+    accelerate: bool = False,
+) -> Fit:
+    """Fit `model` to `sessions` by exact EM on the shared objective; see the module docstring.
+
+    sessions: in memory, or the path of a clickfit Parquet file, fitted by streaming with
+    bounded memory (em/stream.py; the vision models need sessions in memory).
+    prior: Beta(a, b) on every probability parameter, None for maximum likelihood.
+    tol: stop when the per-impression objective changes by less than this.
+    init: starting values by parameter name (default 0.5 everywhere, as the gradient engine).
+    vision (vision models): "per-doc" for one sigma_d per document (standard EM), "mlp" for
+    regression-based EM (em/mlp.py; sigma_d from document features, no prior on it; seed: the
+    network's starting weights, in settings["vision_network"] after the fit).
+    accelerate: SQUAREM (em/squarem.py; not with vision="mlp", whose network is no
+    probability table to extrapolate).
+    """
+    if not isinstance(sessions, Sessions):
+        # em.stream builds on this module, so it can only be imported once this one is.
+        from em.stream import fit_parquet
+
+        return fit_parquet(
+            model, sessions, prior=prior, max_iter=max_iter, tol=tol, init=init,
+            accelerate=accelerate,
+        )
+    spec = get_model(model)
+    prior = check_prior(prior)
+    if sessions.n == 0:
+        raise ValueError("cannot fit a click model to zero sessions")
+    check_iterations(max_iter)
+    params = initial_params(spec.parameters, sessions, init)
+    regressions = vision_regressions(spec.parameters, sessions, vision, seed)
+    if accelerate and regressions:
+        raise ValueError("accelerate=True cannot extrapolate a network; use vision='per-doc'")
+    compile_seconds = compile_kernels(spec, params, sessions)
+
+    start = time.perf_counter()
+    lay = layout(sessions)
+    steps = Steps(
+        estep=partial(spec.estep, lay),
+        mstep=partial(mstep, prior=prior, regressions=regressions),
+        log_prior=partial(_log_prior, prior=prior, free=regressions),
+        n_impressions=lay.n_impressions,
+    )
+    result = run(steps, params, max_iter, tol, spec.closed_form, start, accelerate)
+    settings = {
+        "max_iter": max_iter,
+        "tol": tol,
+        "init": "0.5" if init is None else sorted(init),
+        "accelerate": accelerate,
+        "chunks": int(lay.starts.size - 1),
+        **({"vision": vision} if spec.parameters in VISION_MODELS else {}),
+        **{f"{name}_network": r.weights for name, r in regressions.items()},
+    }
+    return assemble(model, result, prior, compile_seconds, settings, free=regressions)
 
 
 def posteriors(model: str, params: Params, sessions: Sessions) -> Hidden:

@@ -57,6 +57,7 @@ class Layout:
     order: np.ndarray  # int64 [n], row i here is row order[i] of the caller's sessions
     n_qd: int
     n_impressions: float
+    qd_doc: np.ndarray  # int32 [n_qd], the document of every query-document pair
 
     @property
     def n(self) -> int:
@@ -107,23 +108,42 @@ def chunk_starts(query: np.ndarray, n_chunks: int) -> np.ndarray:
 def layout(sessions: Sessions, n_chunks: int | None = None) -> Layout:
     """Sort `sessions` by query and split them into chunks for the parallel kernels."""
     order = np.argsort(sessions.query, kind="stable")
-    click = np.ascontiguousarray(sessions.click[order])
+    return sorted_layout(
+        sessions.query[order], sessions.qd[order], sessions.click[order], sessions.length[order],
+        sessions.weight[order], sessions.qd_doc, n_chunks, order,
+    )
+
+
+def sorted_layout(
+    query: np.ndarray,
+    qd: np.ndarray,
+    click: np.ndarray,
+    length: np.ndarray,
+    weight: np.ndarray,
+    qd_doc: np.ndarray,
+    n_chunks: int | None = None,
+    order: np.ndarray | None = None,
+) -> Layout:
+    """The Layout of session arrays already in query order; `qd_doc` gives the document of
+    each qd index they use, `order` their rows in the caller's sessions (default: the same)."""
+    click = np.ascontiguousarray(click)
     first, last = click_ranks(click)
     if n_chunks is None:
         n_chunks = CHUNKS_PER_THREAD * numba.get_num_threads()
-    weight = sessions.weight[order].astype(np.float64)
-    length = sessions.length[order].astype(np.int64)
+    weight = weight.astype(np.float64)
+    length = length.astype(np.int64)
     return Layout(
-        qd=np.ascontiguousarray(sessions.qd[order]),
+        qd=np.ascontiguousarray(qd),
         click=click,
         length=length,
         weight=weight,
         first=first,
         last=last,
-        starts=chunk_starts(sessions.query[order], max(n_chunks, 1)),
-        order=order,
-        n_qd=sessions.n_qd,
+        starts=chunk_starts(query, max(n_chunks, 1)),
+        order=np.arange(query.shape[0]) if order is None else order,
+        n_qd=int(qd_doc.shape[0]),
         n_impressions=float(np.sum(weight * length)),
+        qd_doc=qd_doc,
     )
 
 

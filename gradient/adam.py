@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -56,19 +57,43 @@ def split_validation(
 
 
 @partial(jax.jit, static_argnames=("model", "prior", "learning_rate"))
-def _epoch(theta, opt_state, data, order, n_impressions, *, model, prior, learning_rate):
+def run_steps(theta, opt_state, data, order, n_impressions, scale, *, model, prior, learning_rate):
+    """One Adam step per row of `order` (the minibatches' rows of `data`), the minibatch loss
+    scaled by `scale`, the number of minibatches in an epoch; returns the mean loss too."""
     solver = optax.adam(learning_rate)
-    scale = jnp.asarray(order.shape[0], n_impressions.dtype)
 
     def step(carry, rows):
         theta, opt_state = carry
-        batch = jax.tree.map(lambda a: a[rows], data)
+        batch = data.rows(rows)
         value, grad = jax.value_and_grad(loss)(theta, batch, n_impressions, scale, model, prior)
         updates, opt_state = solver.update(grad, opt_state, theta)
         return (optax.apply_updates(theta, updates), opt_state), value
 
     (theta, opt_state), values = lax.scan(step, (theta, opt_state), order)
     return theta, opt_state, jnp.mean(values)
+
+
+@dataclass
+class EarlyStopping:
+    """CLAX's early stopping: keep the parameters of the epoch with the best held-out loss and
+    stop after more than `patience` epochs without an improvement larger than `min_delta`."""
+
+    patience: int
+    min_delta: float
+    theta: dict[str, jax.Array]
+    epoch: int = 0
+    best: float = math.inf
+    waited: int = 0
+
+    def update(self, theta: dict[str, jax.Array], val_loss: float | None, epoch: int) -> bool:
+        """Record an epoch's parameters and held-out loss (None: no early stopping, the last
+        epoch is kept); True when training should stop."""
+        if val_loss is None or self.best - val_loss > self.min_delta:
+            self.theta, self.epoch, self.waited = theta, epoch, 0
+            self.best = math.inf if val_loss is None else val_loss
+            return False
+        self.waited += 1
+        return self.waited > self.patience
 
 
 _objective = jax.jit(loss, static_argnames=("model", "prior"))
@@ -108,8 +133,10 @@ def minimise(
         val_data = to_batch(validation, padded_rows(validation.n), dtype)
 
     started = time.perf_counter()
-    epoch = _epoch.lower(
-        theta, opt_state, data, order, n_imp, model=model, prior=prior, learning_rate=learning_rate
+    scale = jnp.asarray(n_batches, dtype)
+    epoch = run_steps.lower(
+        theta, opt_state, data, order, n_imp, scale, model=model, prior=prior,
+        learning_rate=learning_rate,
     ).compile()
     objective = _objective.lower(theta, data, n_imp, 1.0, model=model, prior=prior).compile()
     if val_data is not None:
@@ -117,14 +144,16 @@ def minimise(
     compile_seconds = time.perf_counter() - started
 
     history: list[dict] = []
-    best, best_theta, best_epoch, waited = math.inf, theta, 0, 0
+    stopping = EarlyStopping(patience, min_delta, theta)
     converged = False
     clock = 0.0
     padding = np.arange(train.n, n_batches * rows)
     for index in range(epochs):
         started = time.perf_counter()
-        order = jnp.asarray(np.concatenate([rng.permutation(train.n), padding]).reshape(-1, rows))
-        theta, opt_state, train_loss = epoch(theta, opt_state, data, order, n_imp)
+        order = jnp.asarray(
+            np.concatenate([rng.permutation(train.n), padding]).reshape(-1, rows), jnp.int32
+        )
+        theta, opt_state, train_loss = epoch(theta, opt_state, data, order, n_imp, scale)
         val_loss = None
         if val_data is not None:
             val_loss = -float(held_out(theta, val_data)) / validation.n_impressions
@@ -138,14 +167,8 @@ def minimise(
                 "validation": None if val_loss is None else -val_loss,
             }
         )
-        if val_loss is None:
-            best_theta, best_epoch = theta, index + 1
-        elif best - val_loss > min_delta:
-            best, best_theta, best_epoch, waited = val_loss, theta, index + 1, 0
-        else:
-            waited += 1
-            if waited > patience:
-                converged = True
-                break
-    return Result(best_theta, history, converged, compile_seconds, best_epoch)
+        if stopping.update(theta, val_loss, index + 1):
+            converged = True
+            break
+    return Result(stopping.theta, history, converged, compile_seconds, stopping.epoch)
 

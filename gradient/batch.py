@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from clicklog import vision_network
 from clicklog.sessions import Sessions
 
 BLOCK = 4096
@@ -23,6 +24,15 @@ class Batch(NamedTuple):
     click: jax.Array  # bool [B, K]
     mask: jax.Array  # bool [B, K], True at real ranks
     weight: jax.Array  # float [B], 0 on padding rows
+    doc: jax.Array  # int32 [B, K], the document (vision bias); padding reads document 0
+    # Standardised document features [n_docs, F] (clicklog.vision_network), or None: one
+    # table for the whole log, not a per-session field, so `rows` leaves it whole.
+    features: jax.Array | None = None
+
+    def rows(self, index: jax.Array) -> Batch:
+        """The sessions at `index` (a minibatch), with the same document features."""
+        pick = [getattr(self, name)[index] for name in ("qd", "click", "mask", "weight", "doc")]
+        return Batch(*pick, features=self.features)
 
 
 def padded_rows(n: int, block: int = BLOCK) -> int:
@@ -41,8 +51,10 @@ def to_batch(sessions: Sessions, rows: int, dtype: str) -> Batch:
     click = np.zeros((rows, K), bool)
     mask = np.zeros((rows, K), bool)
     weight = np.zeros(rows, np.float64)
+    doc = np.zeros((rows, K), np.int32)
     real = sessions.mask
     qd[:n] = np.where(real, sessions.qd, 0)
+    doc[:n] = np.where(real, sessions.doc, 0)
     click[:n] = sessions.click
     mask[:n] = real
     weight[:n] = sessions.weight
@@ -51,6 +63,10 @@ def to_batch(sessions: Sessions, rows: int, dtype: str) -> Batch:
         click=jnp.asarray(click),
         mask=jnp.asarray(mask),
         weight=jnp.asarray(weight, dtype=dtype),
+        doc=jnp.asarray(doc),
+        features=None if sessions.doc_features is None else jnp.asarray(
+            vision_network.standardise(sessions.doc_features), dtype=dtype
+        ),
     )
 
 

@@ -8,9 +8,11 @@ global JAX configuration is never touched.
 
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -20,10 +22,12 @@ from clicklog.fit import Fit
 from clicklog.sessions import Sessions
 from gradient import adam, lbfgs, predict
 from gradient.batch import padded_rows, to_batch
-from gradient.logmath import logits, probabilities
+from gradient.logmath import logits
+from gradient.mlp import is_network
 from gradient.models import REGISTRY, resolve
 from gradient.objective import Prior
 from gradient.predict import precision
+from gradient.vision import network_start, to_params
 
 # Default tolerance on the per-impression objective: about float32's resolution at ~0.3 nats,
 # and small enough in float64 for EM/gradient agreement to 1e-4 nats per impression.
@@ -32,7 +36,7 @@ DEFAULT_TOL = {"float32": 1e-7, "float64": 1e-10}
 
 def fit(
     model: str,
-    sessions: Sessions,
+    sessions: Sessions | str | os.PathLike,
     prior: Prior = (2.0, 2.0),
     optimizer: str = "lbfgs",
     max_iter: int = 1000,
@@ -47,6 +51,7 @@ def fit(
     seed: int = 0,
     init: dict[str, np.ndarray] | None = None,
     memory_size: int = 10,
+    vision: str = "per-doc",
 ) -> Fit:
     """Fit `model` to `sessions` and return a clicklog.fit.Fit (engine "gradient").
 
@@ -57,7 +62,27 @@ def fit(
     the validation draw) with early stopping on `validation` (a fraction of `sessions` held out
     at random, a separate Sessions, or None for no early stopping; patience, min_delta).
     init: starting probabilities by parameter name (any subset); the rest start at 0.5.
+    sessions may be the path of a clickfit Parquet log instead: streamed Adam
+    (gradient/stream.py; optimizer "adam", validation a fraction or None).
+    vision (vision models): "per-doc" for one sigma_d per document, "mlp" for sigma_d from the
+    document features through gradient/mlp.py's network, trained end to end (seeded by `seed`;
+    no prior on it; its weights in settings["vision_network"], sigma_d of every document in
+    params["vision"]).
     """
+    if not isinstance(sessions, Sessions):
+        if optimizer != "adam":
+            raise ValueError(
+                "a Parquet log is fitted by streamed minibatch Adam: pass optimizer='adam' "
+                "(L-BFGS needs the sessions in memory)"
+            )
+        # gradient.stream builds on this module, so it can only be imported once this one is.
+        from gradient.stream import fit_parquet
+
+        return fit_parquet(
+            model, sessions, prior=prior, learning_rate=learning_rate, batch_size=batch_size,
+            epochs=epochs, patience=patience, min_delta=min_delta, validation=validation,
+            dtype=dtype, seed=seed, init=init,
+        )
     name = resolve(model)
     if dtype not in DEFAULT_TOL:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
@@ -68,10 +93,10 @@ def fit(
     if prior is not None:
         prior = (float(prior[0]), float(prior[1]))
     tol = DEFAULT_TOL[dtype] if tol is None else float(tol)
-    start = initial_logits(name, sessions, init)
+    start = network_start(name, sessions, vision, seed, initial_logits(name, sessions, init))
     settings: dict = {"optimizer": optimizer, "dtype": dtype}
     with precision(dtype):
-        theta = {k: jnp.asarray(v, dtype) for k, v in start.items()}
+        theta = jax.tree.map(lambda v: jnp.asarray(v, dtype), start)
         if optimizer == "lbfgs":
             # Identical sessions add identical terms: a full-batch loss needs each row once.
             started = time.perf_counter()
@@ -99,8 +124,25 @@ def fit(
                 validation=validation if not isinstance(validation, Sessions) else "sessions",
                 train_sessions=train.n, best_epoch=result.best_epoch,
             )
-        fitted = {k: np.asarray(v) for k, v in result.theta.items()}
-    params = {k: probabilities(v) for k, v in fitted.items()}
+        fitted = jax.tree.map(np.asarray, result.theta)
+    if name in catalogue.VISION_MODELS:
+        settings["vision"] = vision
+    return make_fit(name, fitted, sessions, result, prior, dtype, settings)
+
+
+def make_fit(
+    name: str,
+    fitted: dict,
+    sessions: Sessions,
+    result: adam.Result | lbfgs.Result,
+    prior: Prior,
+    dtype: str,
+    settings: dict,
+) -> Fit:
+    """The Fit of fitted logits (and networks) `fitted` on sessions of `sessions`' vocabulary."""
+    params = to_params(fitted, sessions)
+    networks = {k for k, v in fitted.items() if is_network(v)}
+    settings.update({f"{k}_network": fitted[k] for k in networks})
     return Fit(
         model=name,
         engine="gradient",
@@ -112,7 +154,9 @@ def fit(
             predict.conditional_click_probs, name, params, dtype=dtype
         ),
         _relevance=partial(REGISTRY[name].relevance, params),
-        _objective=partial(predict.objective, name, params, prior=prior, dtype=dtype),
+        _objective=partial(
+            predict.objective, name, params, prior=prior, dtype=dtype, free=tuple(networks)
+        ),
         compile_seconds=result.compile_seconds,
         converged=result.converged,
         settings=settings,

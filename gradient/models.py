@@ -10,7 +10,7 @@ import numpy as np
 
 from clicklog import catalogue
 from clicklog.sessions import Sessions
-from gradient import ccm, cm, ctr, dbn, dcm, pbm, relevance, ubm
+from gradient import ccm, cm, ctr, dbn, dcm, pbm, relevance, ubm, vision
 from gradient.batch import Batch
 from gradient.clicks import LogProbs
 
@@ -31,6 +31,10 @@ REGISTRY: dict[str, Model] = {
     "ccm": Model(ccm.ccm, relevance.attraction),
     "dbn": Model(dbn.dbn, relevance.attraction_satisfaction),
     "sdbn": Model(dbn.sdbn, relevance.attraction_satisfaction),
+    "vpbm-1": Model(vision.vpbm1, relevance.attraction),
+    "vpbm-2": Model(vision.vpbm2, relevance.attraction),
+    "vubm-1": Model(vision.vubm1, relevance.attraction),
+    "vubm-2": Model(vision.vubm2, relevance.attraction),
 }
 
 

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from gradient.batch import Batch
 from gradient.logmath import log_prob_pair
+from gradient.mlp import is_network
 from gradient.models import REGISTRY
 
 Prior = tuple[float, float] | None
@@ -21,12 +22,15 @@ Prior = tuple[float, float] | None
 
 def log_prior(theta: dict[str, jax.Array], prior: Prior) -> jax.Array:
     """Beta(a, b) log-density, constant dropped, in logit space:
-    (a - 1) log_sigmoid(x) + (b - 1) log_sigmoid(-x) summed over every entry."""
+    (a - 1) log_sigmoid(x) + (b - 1) log_sigmoid(-x) summed over every entry. A network's
+    weights (gradient/mlp.py) are not probabilities and carry no prior."""
     total = jnp.zeros(())
     if prior is None:
         return total
     a, b = prior
-    for x in jax.tree.leaves(theta):
+    for x in theta.values():
+        if is_network(x):
+            continue
         log_p, log_q = log_prob_pair(x)
         total = total + jnp.sum((a - 1.0) * log_p + (b - 1.0) * log_q)
     return total

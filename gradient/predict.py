@@ -6,6 +6,7 @@ other parameters with the catalogue's names (an EM fit's, a simulation's truth) 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial
 
 import jax
@@ -47,16 +48,19 @@ def objective(
     sessions: Sessions,
     prior: Prior,
     dtype: str = "float64",
+    free: Collection[str] = (),
 ) -> float:
     """The shared objective on `sessions`, nats per impression: (weighted log-likelihood of the
-    observed clicks + clicklog.catalogue.log_prior(params, prior)) / sessions.n_impressions."""
+    observed clicks + clicklog.catalogue.log_prior(params, prior)) / sessions.n_impressions;
+    parameters named in `free` (a network's output) are left out of the prior."""
     model = resolve(model)
     total = 0.0
     with precision(dtype):
         theta = _device_logits(model, params, sessions, dtype)
         for _, batch in chunks(sessions, dtype):
             total += float(_log_likelihood(theta, batch, model=model))
-    return (total + catalogue.log_prior(params, prior)) / sessions.n_impressions
+    with_prior = {k: v for k, v in params.items() if k not in free}
+    return (total + catalogue.log_prior(with_prior, prior)) / sessions.n_impressions
 
 
 @partial(jax.jit, static_argnames=("model",))

@@ -28,21 +28,25 @@ from gradient.clicks import LogProbs
 from gradient.logmath import log1mexp, log_prob_pair, log_prob_pair_at
 
 
-def _last_click_state(click: jax.Array) -> jax.Array:
+def last_click_state(click: jax.Array) -> jax.Array:
     """j_r per rank [B, K]: 1 + the rank of the last click strictly above r, 0 if none."""
     n, K = click.shape
     after = lax.cummax(jnp.where(click, jnp.arange(1, K + 1), 0), axis=1)
     return jnp.concatenate([jnp.zeros((n, 1), after.dtype), after[:, :-1]], axis=1)
 
 
-def _unconditional(log_a: jax.Array, log_gamma: jax.Array) -> jax.Array:
-    """log P(C_r = 1) [B, K] by the q_r recursion of the module docstring, in log space."""
+def unconditional(log_a: jax.Array, log_gamma: jax.Array) -> jax.Array:
+    """log P(C_r = 1) [B, K] by the q_r recursion of the module docstring, in log space.
+
+    log_gamma: the examination table [K, K] (rank r, state j), or one per session [K, B, K]
+    (rank r, session, state j: vUBM's, whose examination also depends on the document).
+    """
     n, K = log_a.shape
     states = jnp.arange(K)
 
     def step(log_q, x):
         la, lg, r = x
-        log_click_given = la[:, None] + lg[None, :]
+        log_click_given = la[:, None] + lg
         log_click = jax.nn.logsumexp(log_q + log_click_given, axis=1)
         log_q = log_q + log1mexp(log_click_given)
         return jnp.where(states == r + 1, log_click[:, None], log_q), log_click
@@ -56,11 +60,11 @@ def ubm(theta: dict[str, jax.Array], batch: Batch) -> LogProbs:
     log_a, _ = log_prob_pair_at(theta["attraction"], batch.qd)
     log_gamma, _ = log_prob_pair(theta["examination"])
     K = batch.click.shape[1]
-    log_e = log_gamma[jnp.arange(K)[None, :], _last_click_state(batch.click)]
+    log_e = log_gamma[jnp.arange(K)[None, :], last_click_state(batch.click)]
     log_p = log_a + log_e
     return LogProbs(
         click=log_p,
         no_click=log1mexp(log_p),
-        unconditional=_unconditional(log_a, log_gamma),
+        unconditional=unconditional(log_a, log_gamma),
         observed=batch.mask,
     )

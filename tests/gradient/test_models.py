@@ -196,6 +196,6 @@ def test_dtype_and_vocabulary_checks():
     with pytest.raises(ValueError, match="vocabulary"):
         gradient.click_probs("pbm", wrong, sessions)
     with pytest.raises(ValueError, match="does not fit"):
-        gradient.click_probs("vpbm-1", HAND_PARAMS["pbm"], sessions)
+        gradient.click_probs("dcm-counting", HAND_PARAMS["dcm"], sessions)
     with pytest.raises(ValueError, match="unknown click model"):
         gradient.click_probs("nope", HAND_PARAMS["pbm"], sessions)

@@ -1,0 +1,181 @@
+"""Streamed EM: fit a clickfit Parquet log too large to pad in memory, in bounded memory.
+
+`em.fit(model, "log.parquet")` lands here. The log is read once, row group by row group, and
+dealt into query partitions (em/partition.py) in a scratch directory: each row group's rows
+are appended to their partition's spill files, then each partition in turn is deduplicated,
+sorted by query, given its local qd index and saved as arrays. Every EM iteration is then one
+pass over the partitions, loading one at a time: E-step statistics of a partition's pairs go
+straight into the log-wide per-qd arrays (each pair lives in one partition), per-rank and
+global ones are added up. The M-step, the objective and the stopping rule are those of the
+in-memory fit (em/loop.py, or em/squarem.py with accelerate=True), so both give the same
+parameters up to the order of floating-point sums.
+
+Memory: the parameters and statistics of the whole vocabulary, plus one row group while the
+scratch copy is written and one partition while it is read; partitions hold about
+`partition_sessions` sessions each (the most frequent query's partition more). The scratch
+copy (a temporary directory by default) is removed when the fit returns.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from clicklog import catalogue
+from clicklog.fit import Fit
+from clicklog.io_parquet import iter_parquet, parquet_header
+from clicklog.sessions import Sessions
+from em import engine
+from em.loop import Steps
+from em.model import Model, Params, Stats
+from em.partition import ROWS, Partition, Rows, build, deal, kinds_of, local
+
+PARTITION_SESSIONS = 1 << 20
+
+
+@dataclass(frozen=True)
+class Store:
+    """The partitions of a log in a scratch directory, and what the fit needs to know of it."""
+
+    directory: Path
+    n_parts: int
+    sessions: int
+    distinct: int
+    n_impressions: float
+
+    def partitions(self) -> Iterator[Partition]:
+        """Every non-empty partition, loaded one at a time."""
+        for part in range(self.n_parts):
+            directory = self.directory / f"part-{part}"
+            if directory.exists():
+                yield Partition.load(directory)
+
+
+def _spill(rows: Rows, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ROWS:
+        with open(directory / name, "ab") as f:
+            rows[name].tofile(f)
+
+
+def _unspill(directory: Path, dtypes: dict[str, np.dtype], K: int) -> Rows:
+    rows = {name: np.fromfile(directory / name, dtype=dtypes[name]) for name in ROWS}
+    for name in ("qd", "click"):
+        rows[name] = rows[name].reshape(-1, K)
+    return rows
+
+
+def prepare(
+    path: str | os.PathLike,
+    directory: str | os.PathLike,
+    vocabulary: Sessions,
+    total: int,
+    partition_sessions: int = PARTITION_SESSIONS,
+    deduplicate: bool = True,
+) -> Store:
+    """Deal the log at `path` (of `total` sessions, `vocabulary` its parquet_header) into
+    partitions under `directory` (module docstring)."""
+    directory = Path(directory)
+    n_parts = max(1, -(-total // max(partition_sessions, 1)))
+    dtypes = {}
+    for chunk in iter_parquet(path):
+        dtypes = {name: getattr(chunk, name).dtype for name in ROWS}
+        for part, rows in enumerate(deal(chunk, n_parts)):
+            if rows["query"].size:
+                _spill(rows, directory / f"spill-{part}")
+    distinct, n_impressions = 0, 0.0
+    for part in range(n_parts):
+        spilled = directory / f"spill-{part}"
+        if not spilled.exists():
+            continue
+        rows = _unspill(spilled, dtypes, vocabulary.K)
+        partition = build([rows], vocabulary, part, n_parts, deduplicate)
+        partition.save(directory / f"part-{part}")
+        shutil.rmtree(spilled)
+        distinct += partition.n
+        n_impressions += float(np.sum(partition.weight.astype(np.float64) * partition.length))
+    return Store(directory, n_parts, total, distinct, n_impressions)
+
+
+def estep(
+    store: Store, spec: Model, per_qd: frozenset[str], params: Params
+) -> tuple[Stats, float]:
+    """One pass over the partitions: the log's statistics and weighted log-likelihood."""
+    totals: Stats = {}
+    loglik = 0.0
+    for partition in store.partitions():
+        stats, part_loglik = spec.estep(partition.layout(), local(params, partition, per_qd))
+        loglik += part_loglik
+        for name, (s1, t) in stats.items():
+            if name not in totals:
+                shape = np.shape(params[name])
+                totals[name] = (np.zeros(shape), np.zeros(shape))
+            if name in per_qd:
+                totals[name][0][partition.qd_global] = s1
+                totals[name][1][partition.qd_global] = t
+            else:
+                totals[name][0][...] += s1
+                totals[name][1][...] += t
+    return totals, loglik
+
+
+def fit_parquet(
+    model: str,
+    path: str | os.PathLike,
+    prior: tuple[float, float] | None = (2.0, 2.0),
+    max_iter: int = 50,
+    tol: float = 1e-7,
+    init: dict[str, float | np.ndarray] | None = None,
+    accelerate: bool = False,
+    partition_sessions: int = PARTITION_SESSIONS,
+    deduplicate: bool = True,
+    scratch: str | os.PathLike | None = None,
+) -> Fit:
+    """Fit `model` to the Parquet log at `path` by streamed EM (module docstring); the other
+    arguments as em.fit. `scratch`: the directory to hold the scratch copy in (default: the
+    system's temporary directory). settings: partitions, sessions, distinct_sessions,
+    prepare_seconds (reading and partitioning, part of every `seconds` in history)."""
+    spec = engine.get_model(model)
+    per_qd = frozenset(k for k, kind in kinds_of(spec.parameters).items() if kind == "qd")
+    prior = engine.check_prior(prior)
+    engine.check_iterations(max_iter)
+    vocabulary, sizes = parquet_header(path)
+    if sizes.sum() == 0:
+        raise ValueError(f"{os.fspath(path)}: cannot fit a click model to zero sessions")
+    params = engine.initial_params(spec.parameters, vocabulary, init)
+    first = next(iter_parquet(path, groups=[int(np.argmax(sizes > 0))])).subset(np.arange(1))
+    compile_seconds = engine.compile_kernels(spec, params, first)
+    if scratch is not None:
+        Path(scratch).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="clickfit-stream-", dir=scratch) as directory:
+        start = time.perf_counter()
+        store = prepare(path, directory, vocabulary, int(sizes.sum()), partition_sessions,
+                        deduplicate)
+        prepared = time.perf_counter() - start
+        steps = Steps(
+            estep=partial(estep, store, spec, per_qd),
+            mstep=partial(engine.mstep, prior=prior),
+            log_prior=partial(catalogue.log_prior, prior=prior),
+            n_impressions=store.n_impressions,
+        )
+        result = engine.run(steps, params, max_iter, tol, spec.closed_form, start, accelerate)
+    settings = {
+        "max_iter": max_iter,
+        "tol": tol,
+        "init": "0.5" if init is None else sorted(init),
+        "accelerate": accelerate,
+        "streamed": os.fspath(path),
+        "partitions": store.n_parts,
+        "sessions": store.sessions,
+        "distinct_sessions": store.distinct,
+        "prepare_seconds": prepared,
+    }
+    return engine.assemble(model, result, prior, compile_seconds, settings)

@@ -1,0 +1,112 @@
+"""vPBM-1, vPBM-2, vUBM-1, vUBM-2: PBM and UBM with vision bias (Xu et al., "Incorporating
+Vision Bias into Click Models for Image-oriented Search Engine", 2021).
+
+Assumptions: C_r = E~_r * A_r; examination E~_r combines a position examination P_r ~
+Bern(gamma) (PBM's gamma_r, or UBM's gamma[r, j] with j = 1 + the rank of the last click above
+r, 0 without one) with a vision draw V_r ~ Bern(sigma_d) of the shown document d:
+
+    "-2" (eq. 4):   E~ = P or V,   e = P(E~ = 1) = gamma + (1 - gamma) sigma_d
+                                                 = 1 - (1 - gamma)(1 - sigma_d)
+    "-1" (eq. 15):  E~ = P and V,  e = P(E~ = 1) = gamma * sigma_d
+
+and A_r ~ Bern(alpha_qd), all independent.
+Parameters: `attraction` alpha_qd [n_qd], `examination` gamma [K] (vPBM) or [K, K] (vUBM),
+`vision` sigma_d: one logit per document [n_docs], or (vision="mlp") the weights of the feature
+network of gradient/mlp.py, trained end to end.
+Click probabilities:
+
+    P(C_r = 1 | c_<r) = alpha_qd(r) * e(gamma[r, j_r(c_<r)], sigma_d(r))
+    P(C_r = 1)        = vPBM: the same;  vUBM: UBM's recursion over the last click above r
+                        (gradient/ubm.py) with the per-session table e(gamma[r, j], sigma_d(r)).
+
+In log space: log e = log1mexp(log(1 - gamma) + log(1 - sigma)) for "-2", log gamma +
+log sigma for "-1". With sigma_d -> 0 the "-2" models become PBM and UBM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from clicklog import catalogue, vision_network
+from clicklog.sessions import Sessions
+from gradient import mlp, ubm
+from gradient.batch import Batch
+from gradient.clicks import LogProbs, independent
+from gradient.logmath import log1mexp, log_prob_pair, log_prob_pair_at, probabilities
+
+VISION_MODES = ("per-doc", "mlp")
+
+
+def _vision(theta: dict, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """(log sigma_d, log(1 - sigma_d)) of the document at every rank, [B, K]."""
+    value = theta["vision"]
+    logit = mlp.logits(value, batch.features) if mlp.is_network(value) else value
+    return log_prob_pair_at(logit, batch.doc)
+
+
+def _log_examined(log_g, log_ng, log_s, log_ns, variant: int) -> jax.Array:
+    """log P(E~ = 1): eq. 4 (variant 2) or eq. 15 (variant 1), broadcast over the inputs."""
+    return log1mexp(log_ng + log_ns) if variant == 2 else log_g + log_s
+
+
+def _model(by_last: bool, variant: int) -> Callable[[dict, Batch], LogProbs]:
+    def log_probs(theta: dict, batch: Batch) -> LogProbs:
+        log_a, _ = log_prob_pair_at(theta["attraction"], batch.qd)
+        log_g, log_ng = log_prob_pair(theta["examination"])
+        log_s, log_ns = _vision(theta, batch)
+        if not by_last:
+            log_e = _log_examined(log_g[None, :], log_ng[None, :], log_s, log_ns, variant)
+            return independent(log_a + log_e, batch.mask)
+        K = batch.click.shape[1]
+        cell = (jnp.arange(K)[None, :], ubm.last_click_state(batch.click))
+        log_p = log_a + _log_examined(log_g[cell], log_ng[cell], log_s, log_ns, variant)
+        # [rank r, session, state j]: the examination of every state at every rank
+        table = _log_examined(
+            log_g[:, None, :], log_ng[:, None, :], log_s.T[:, :, None], log_ns.T[:, :, None],
+            variant,
+        )
+        return LogProbs(
+            click=log_p,
+            no_click=log1mexp(log_p),
+            unconditional=ubm.unconditional(log_a, table),
+            observed=batch.mask,
+        )
+
+    return log_probs
+
+
+vpbm1 = _model(by_last=False, variant=1)
+vpbm2 = _model(by_last=False, variant=2)
+vubm1 = _model(by_last=True, variant=1)
+vubm2 = _model(by_last=True, variant=2)
+
+
+def network_start(
+    model: str, sessions: Sessions, vision: str, seed: int, start: dict[str, np.ndarray]
+) -> dict:
+    """Starting parameters: `start` as is for vision="per-doc"; for vision="mlp" the vision
+    logits replaced by the network's seeded starting weights (every sigma_d then 1/2)."""
+    if vision not in VISION_MODES:
+        raise ValueError(f"vision must be one of {VISION_MODES}, got {vision!r}")
+    if vision == "per-doc":
+        return start
+    if model not in catalogue.VISION_MODELS:
+        raise ValueError(f"vision='mlp' applies to the vision models "
+                         f"{', '.join(catalogue.VISION_MODELS)}, not {model!r}")
+    features = vision_network.document_features(sessions.doc_features, model)
+    return {**start, "vision": mlp.initial(features.shape[1], seed)}
+
+
+def to_params(theta: dict, sessions: Sessions) -> dict[str, np.ndarray]:
+    """Fitted logits (numpy) as probabilities; a network gives sigma_d of every document of
+    the sessions' vocabulary from its features, seen in training or not."""
+    params = {}
+    for name, value in theta.items():
+        if mlp.is_network(value):
+            value = mlp.logits(value, vision_network.standardise(sessions.doc_features), np)
+        params[name] = probabilities(value)
+    return params
