@@ -228,15 +228,21 @@ class _File:
             click=rows.astype(bool),
             length=np.zeros(0, np.int16),
             weight=np.zeros(0, np.float32),
-            query_ids=self.query_ids,
-            doc_ids=self.doc_ids,
-            qd_query=self.qd_query,
-            qd_doc=self.qd_doc,
-            doc_features=self.doc_features,
-            labels=self.labels,
-            source=self.path,
-            report=self.report,
+            **self.shared_fields(),
         )
+
+    def shared_fields(self) -> dict:
+        """The Sessions fields every chunk of the file shares: vocabularies and provenance."""
+        return {
+            "query_ids": self.query_ids,
+            "doc_ids": self.doc_ids,
+            "qd_query": self.qd_query,
+            "qd_doc": self.qd_doc,
+            "doc_features": self.doc_features,
+            "labels": self.labels,
+            "source": self.path,
+            "report": self.report,
+        }
 
     def sessions(self, table: pa.Table, first_row: int) -> Sessions:
         """Sessions of some rows of the file (row `first_row` onwards), with its vocabularies."""
@@ -260,14 +266,7 @@ class _File:
                 query=table["query"].to_numpy(),
                 length=length,
                 weight=table["weight"].to_numpy(),
-                query_ids=self.query_ids,
-                doc_ids=self.doc_ids,
-                qd_query=self.qd_query,
-                qd_doc=self.qd_doc,
-                doc_features=self.doc_features,
-                labels=self.labels,
-                source=self.path,
-                report=self.report,
+                **self.shared_fields(),
                 **arrays,
             )
         except SessionsError as err:
