@@ -1,7 +1,8 @@
 """clicklog: the data layer shared by both engines and the benchmark (DESIGN.md section 2).
 
-    Sessions, from_arrays          the container (clicklog.sessions)
+    Sessions, from_arrays, concat  the container (clicklog.sessions)
     read, read_many, sniff_format  readers (clicklog.readers); FormatError, ReadReport
+    from_frame                     a pandas DataFrame, one row per shown result (clicklog.io_frame)
     write, iter_parquet            writers (clicklog.writers), chunked Parquet reading
     atomic_write, atomic_path      atomic file writes (clicklog.atomic)
     dedup                          identical sessions -> one weighted row (clicklog.dedup)
@@ -9,8 +10,9 @@
     shared_data_dir, yandex_sample_paths                       (clicklog.paths)
     Vocabulary                     shared index spaces (clicklog.vocabulary)
 
-The readers, writers and vocabularies need pyarrow and pandas; they are imported on first
-use, so that `import clicklog.sessions` (all the Numba and JAX engines need) stays light.
+The readers, writers and vocabularies need pyarrow and pandas, and dedup Numba; they are
+imported on first use, so that `import clicklog.sessions` (all the Numba and JAX engines need)
+and `clickfit data stats` stay light.
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ from __future__ import annotations
 import importlib
 
 from clicklog.atomic import atomic_path, atomic_write
-from clicklog.dedup import dedup
 from clicklog.formats import FORMATS
 from clicklog.io_report import FormatError, ReadReport
 from clicklog.paths import shared_data_dir, yandex_sample_paths
-from clicklog.sessions import PAD, Sessions, SessionsError, from_arrays
+from clicklog.sessions import PAD, Sessions, SessionsError, concat, from_arrays
 from clicklog.split import Restricted, restrict_to_seen_queries, split_by_order, split_by_query
 
 _LAZY = {
+    "dedup": "clicklog.dedup",
     "read": "clicklog.readers",
     "read_many": "clicklog.readers",
     "sniff_format": "clicklog.readers",
+    "from_frame": "clicklog.io_frame",
     "write": "clicklog.writers",
     "iter_parquet": "clicklog.io_parquet",
     "Vocabulary": "clicklog.vocabulary",
@@ -44,6 +47,7 @@ __all__ = [
     "SessionsError",
     "atomic_path",
     "atomic_write",
+    "concat",
     "dedup",
     "from_arrays",
     "restrict_to_seen_queries",

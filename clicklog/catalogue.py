@@ -13,7 +13,10 @@ same parameter names with the same shapes (DESIGN.md section 3):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+from scipy import special
 
 PARAMETERS: dict[str, dict[str, str]] = {
     "gctr": {"ctr": "global"},
@@ -79,24 +82,38 @@ def parameter_shapes(model: str, K: int, n_qd: int, n_docs: int) -> dict[str, tu
 
 
 def prior_mode(prior: tuple[float, float] | None) -> float:
-    """Value of a parameter that no session informs: the Beta prior's mode, else 1/2."""
+    """Value of a parameter that no session informs: the Beta prior's mode, else 1/2.
+
+    For a fitted empirical prior (a dict per parameter, clicklog.priors) pass the parameter's
+    own pair, clicklog.priors.prior_of(prior, name)."""
     if prior is None:
         return 0.5
     a, b = prior
     return (a - 1.0) / (a + b - 2.0) if a + b > 2.0 else 0.5
 
 
-def log_prior(params: dict[str, np.ndarray], prior: tuple[float, float] | None) -> float:
-    """sum over every probability parameter of log Beta(theta; a, b), up to its constant.
+def log_prior(
+    params: dict[str, np.ndarray],
+    prior: tuple[float, float] | Mapping[str, tuple[float, float]] | None,
+) -> float:
+    """sum over every probability parameter of log Beta(theta; a, b).
 
-    The constant (the log Beta function) is left out in both engines alike, so objectives are
-    comparable across engines but not across priors.
+    A fixed pair (a, b) is applied to every parameter with its constant (the log Beta
+    function) left out in both engines alike, so objectives are comparable across engines but
+    not across priors. A mapping name -> (a, b) (a fitted empirical prior, clicklog.priors)
+    applies each parameter's own pair, constant included, since there the hyper-parameters
+    are fitted; parameters it does not name carry no prior.
     """
     if prior is None:
         return 0.0
-    a, b = prior
     total = 0.0
-    for value in params.values():
+    for name, value in params.items():
+        pair = prior.get(name) if isinstance(prior, Mapping) else prior
+        if pair is None:
+            continue
+        a, b = pair
         v = np.asarray(value, dtype=np.float64)
         total += float(np.sum((a - 1.0) * np.log(v) + (b - 1.0) * np.log1p(-v)))
+        if isinstance(prior, Mapping):
+            total -= v.size * float(special.betaln(a, b))
     return total

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-FORMATS = ("sample", "yandex-log", "tsv", "csv", "parquet")
-WRITE_FORMATS = ("parquet", "tsv", "csv")
+FORMATS = ("sample", "yandex-log", "tsv", "csv", "parquet", "clax")
+WRITE_FORMATS = ("parquet", "tsv", "csv", "clax")
 EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".tsv": "tsv", ".tab": "tsv", ".csv": "csv"}
 
 

@@ -1,29 +1,39 @@
 """The long text format: one line per shown result, TSV or CSV with a required header.
 
-    session_id  query  doc  rank  click  [weight]
+    session_id  query  doc  rank  click  [weight]  [features...]
 
-- `rank` is 1-based and must run 1..L without gaps or repeats within a session (L = the
-  page length; pages may differ in length); `click` is 0 or 1.
+Parsed with pyarrow's CSV reader, then checked by clicklog.io_frame (which also says what the
+values may be, how `columns=` maps a file's own column names, the rank base and feature
+columns):
+
+- `rank` runs 1..L (or 0..L-1, detected or given with rank_base) without gaps or repeats
+  within a session (L = the page length; pages may differ in length); `click` is 0/1 or
+  true/false.
 - `weight` (optional, > 0) is the session's multiplicity (clicklog.dedup) and must be the same
-  on all lines of a session, as must `query`. Other columns are ignored.
+  on all lines of a session, as must `query`. Other columns are ignored unless named as
+  features.
 - A session is every line with its `session_id`, in the order the ids first appear; the
   lines of one session need not be adjacent or in rank order.
 - The delimiter is a tab for .tsv/.tab, a comma for .csv (a trailing .gz means gzip), else
-  whichever of the two the header line contains. There is no quoting: a field cannot contain
-  the delimiter or a line break; fields are taken verbatim (ids are not trimmed). Blank lines
-  are skipped.
+  whichever of the two the header line contains. A field may be quoted ("a, b"; "" is a
+  quote) as pandas and spreadsheets write them; it cannot hold a line break. Ids are taken
+  verbatim (not trimmed). Empty lines are skipped; a UTF-8 byte-order mark is allowed.
 - Ids become int64 where a whole column is canonical decimal integers, else strings
   (clicklog.vocabulary), so writing and reading back gives the same original ids.
 
-The writer writes session_id = row number, and the weight column only when some weight is
-not 1. Sessions -> text -> Sessions is lossless up to the order of the vocabularies, which
-text cannot carry (nor doc_features, labels or the read report): compare through the ids.
+The writer writes session_id = row number, 1-based ranks, the weight column only when some
+weight is not 1, and the features as columns `qd_feature_<j>` and `bias_feature_<j>` (which the
+reader takes back by default). Fields holding the delimiter or a quote are quoted. Sessions ->
+text -> Sessions is lossless up to the order of the vocabularies, which text cannot carry (nor
+doc_features, labels or the read report): compare through the ids.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -33,25 +43,14 @@ import pyarrow.csv as pacsv
 
 from clicklog.atomic import atomic_path
 from clicklog.formats import format_from_name
-from clicklog.io_report import FormatError, ReadReport
-from clicklog.io_text import (
-    check_nonempty,
-    check_pattern,
-    fail_first,
-    index_tokens,
-    nonempty,
-    read_text,
-    split_lines,
-    to_numpy,
-    trim,
-)
-from clicklog.sessions import PAD, Sessions, pad_rows
+from clicklog.io_frame import COLUMNS, Features, Origin, read_table
+from clicklog.io_report import FormatError
+from clicklog.io_text import read_bytes, read_text
+from clicklog.sessions import Sessions
 from clicklog.vocabulary import Vocabulary
 
-COLUMNS = ("session_id", "query", "doc", "rank", "click")
-MAX_RANK = np.iinfo(np.int16).max
-_RANK = r"^[1-9][0-9]{0,4}$"
-_WEIGHT = r"^[+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+QD_PREFIX = "qd_feature_"
+BIAS_PREFIX = "bias_feature_"
 
 
 def delimiter_for(path: str | os.PathLike, header: str | None = None) -> str:
@@ -67,140 +66,131 @@ def delimiter_for(path: str | os.PathLike, header: str | None = None) -> str:
     raise FormatError(path, 1, "cannot tell the delimiter: name the file .tsv or .csv")
 
 
-def _column(fields: pa.Array, width: int, j: int) -> pa.Array:
-    return pc.list_flatten(fields).take(pa.array(np.arange(j, len(fields) * width, width)))
+def _record_lines(raw: bytes) -> np.ndarray:
+    """1-based line numbers of the non-empty lines (records, header first), as pyarrow's reader
+    counts them: a line holding nothing or only a carriage return is skipped."""
+    buf = np.frombuffer(raw, np.uint8)
+    ends = np.flatnonzero(buf == ord("\n"))
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [buf.size]))
+    size = stops - starts
+    cr = np.zeros(size.size, bool)
+    cr[size > 0] = buf[np.maximum(stops[size > 0] - 1, 0)] == ord("\r")
+    return np.flatnonzero(size - cr > 0) + 1
 
 
-def _same_within_session(path, values: np.ndarray, session: np.ndarray, line, what: str) -> None:
-    first_row = np.full(session.max(initial=-1) + 1, -1, np.int64)
-    first_row[session[::-1]] = np.arange(session.size)[::-1]
-    reference = values[first_row[session]]
-    fail_first(
-        path,
-        values != reference,
-        line,
-        lambda i: (
-            f"{what} {values[i].item()!r} differs from {reference[i].item()!r} on line "
-            f"{line[first_row[session[i]]]} of the same session"
-        ),
-    )
+class _Lines:
+    """Data row -> line number, worked out only when an error needs one."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw, self.lines = raw, None
+
+    def __call__(self, row: int) -> int:
+        if self.lines is None:
+            self.lines = _record_lines(self.raw)
+        return int(self.lines[row + 1]) if row + 1 < self.lines.size else row + 2
 
 
-def _check_ranks(path, rank: np.ndarray, session: np.ndarray, line, session_ids) -> None:
-    """Ranks of each session must be exactly 1..L: name the first repeat or gap."""
-    order = np.lexsort((line, rank, session))
-    s, r, ln = session[order], rank[order], line[order]
-    start = np.ones(s.size, bool)
-    start[1:] = s[1:] != s[:-1]
-    repeat = np.zeros(s.size, bool)
-    repeat[1:] = ~start[1:] & (r[1:] == r[:-1])
-    fail_first(
-        path,
-        repeat,
-        ln,
-        lambda i: f"session {session_ids[s[i]]!r} has rank {r[i]} twice (also on line {ln[i - 1]})",
-    )
-    position = np.arange(s.size) - np.maximum.accumulate(np.where(start, np.arange(s.size), 0))
-    first_line = np.minimum.reduceat(ln, np.flatnonzero(start)) if s.size else ln[:0]
-    session_line = first_line[np.cumsum(start) - 1]
-    fail_first(
-        path,
-        r != position + 1,
-        session_line,
-        lambda i: (
-            f"session {session_ids[s[i]]!r} has no rank {position[i] + 1} (ranks must run 1..L)"
-        ),
-    )
+def _check_utf8(path, raw: bytes, chunk: int = 1 << 24) -> None:
+    """FormatError naming the line of the first byte that is not UTF-8: checked before parsing,
+    as pyarrow's reader reports no line (and its bad-row callback cannot decode such a row)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for start in range(0, len(raw), chunk):
+        try:
+            decoder.decode(raw[start:start + chunk], final=start + chunk >= len(raw))
+        except UnicodeDecodeError:
+            read_text(path)  # raises, naming the line
+            raise
+
+
+def _default_features(spec: Features, names: list[str], prefix: str) -> Features:
+    if spec is not None:
+        return spec
+    return prefix if any(n.startswith(prefix) for n in names) else None
+
+
+def _header(path, raw: bytes, sep: str | None) -> tuple[str, list[str]]:
+    """(delimiter, column names) of the first line, parsed as CSV (quoted names allowed)."""
+    first = raw.split(b"\n", 1)[0].rstrip(b"\r")
+    if first.startswith(b"\xef\xbb\xbf"):
+        first = first[3:]
+    text = first.decode("utf-8")  # checked by _check_utf8
+    sep = sep or delimiter_for(path, text)
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(first + b"\n"),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as err:
+        raise FormatError(path, 1, f"unreadable header ({err})") from None
+    return sep, [str(table[c][0].as_py()) for c in table.column_names]
 
 
 def read_long(
     path: str | os.PathLike,
     vocabulary: Vocabulary | None = None,
     delimiter: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    rank_base: int | str = "auto",
+    qd_features: Features = None,
+    bias_features: Features = None,
 ) -> Sessions:
-    """Sessions of a long TSV/CSV file; ids go into `vocabulary` when one is given."""
-    vocabulary = Vocabulary() if vocabulary is None else vocabulary
-    lines = split_lines(read_text(path))
-    if len(lines) == 0:
-        raise FormatError(path, 1, "empty file: expected a header line " + ", ".join(COLUMNS))
-    header_line = lines[0].as_py()
-    sep = delimiter or delimiter_for(path, header_line)
-    header = header_line.split(sep)
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise FormatError(
-            path,
-            1,
-            f"header lacks column(s) {', '.join(missing)}: expected "
-            f"{', '.join(COLUMNS)} separated by {sep!r}, got {header_line!r}",
+    """Sessions of a long TSV/CSV file; ids go into `vocabulary` when one is given. Options as
+    clicklog.io_frame.read_table; feature columns default to the writer's prefixes."""
+    raw = read_bytes(path)
+    if not raw.strip(b"\xef\xbb\xbf\r\n"):
+        raise FormatError(path, 1, "no sessions: empty file, expected a header line "
+                          + ", ".join(COLUMNS))
+    _check_utf8(path, raw)
+    sep, names = _header(path, raw, delimiter)
+    lines = _Lines(raw)
+    origin = Origin(str(path), "line", lambda row: lines(row), header_line=1)
+    bad_rows = []
+
+    def invalid(row) -> str:
+        bad_rows.append(row)
+        return "error"
+
+    def parse(threads: bool) -> pa.Table:
+        return pacsv.read_csv(
+            pa.py_buffer(raw),
+            read_options=pacsv.ReadOptions(use_threads=threads),
+            parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
-    repeated = sorted({c for c in header if header.count(c) > 1})
-    if repeated:
-        raise FormatError(path, 1, f"column(s) {', '.join(repeated)} appear twice in the header")
-    body = lines.slice(1)
-    nonblank = nonempty(trim(body))
-    line = np.flatnonzero(nonblank) + 2
-    fields = pc.split_pattern(body.filter(pa.array(nonblank)), sep)
-    count = to_numpy(pc.list_value_length(fields))
-    fail_first(
-        path,
-        count != len(header),
-        line,
-        lambda i: f"expected {len(header)} fields, found {count[i]}",
-    )
 
-    col = {name: _column(fields, len(header), header.index(name)) for name in COLUMNS}
-    for name in ("session_id", "query", "doc"):
-        check_nonempty(path, col[name], line, name)
-    rank_tok, click_tok = trim(col["rank"]), trim(col["click"])
-    check_pattern(path, rank_tok, line, _RANK, f"rank must be an integer in 1..{MAX_RANK}")
-    rank = to_numpy(pc.cast(rank_tok, pa.int64()))
-    fail_first(path, rank > MAX_RANK, line, lambda i: f"rank {rank[i]} exceeds {MAX_RANK}")
-    check_pattern(path, click_tok, line, r"^[01]$", "click must be 0 or 1")
-
-    encoded = pc.dictionary_encode(col["session_id"])
-    session = to_numpy(encoded.indices).astype(np.int64)
-    session_ids = to_numpy(encoded.dictionary)
-    query_tok = to_numpy(col["query"]).astype(str)
-    _same_within_session(path, query_tok, session, line, "query")
-    weight = None
-    if "weight" in header:
-        weight_tok = trim(_column(fields, len(header), header.index("weight")))
-        check_pattern(path, weight_tok, line, _WEIGHT, "weight must be a positive number")
-        weight = to_numpy(pc.cast(weight_tok, pa.float64()))
-        fail_first(
-            path,
-            ~(np.isfinite(weight) & (weight > 0)),
-            line,
-            lambda i: f"weight must be a positive finite number, got {weight[i]}",
-        )
-        _same_within_session(path, weight, session, line, "weight")
-    _check_ranks(path, rank, session, line, session_ids)
-
-    n = session_ids.size
-    order = np.lexsort((rank, session))
-    length = np.bincount(session, minlength=n)
-    doc_index = index_tokens(col["doc"].take(pa.array(order)), vocabulary.doc_index)
-    doc = pad_rows(doc_index, length, PAD)
-    click = pad_rows(to_numpy(click_tok).astype(str)[order] == "1", length, False)
-    first = np.unique(session, return_index=True)[1]
-    query = index_tokens(pa.array(query_tok[first]), vocabulary.query_index)
-    report = ReadReport(
-        path=str(path),
+    try:
+        table = parse(threads=True)
+    except pa.ArrowInvalid as err:
+        if bad_rows and bad_rows[0].number is None:
+            bad_rows.clear()
+            try:  # single-threaded, the reader knows the number of the bad row
+                parse(threads=False)
+            except pa.ArrowInvalid:
+                pass
+        if bad_rows:
+            row = bad_rows[0]
+            line = lines(row.number - 2) if row.number is not None else None
+            raise FormatError(path, line, f"expected {row.expected_columns} fields, found "
+                              f"{row.actual_columns}") from None
+        raise FormatError(path, None, f"unreadable CSV ({err})") from None
+    total_lines = raw.count(b"\n") + int(not raw.endswith(b"\n"))
+    return read_table(
+        table,
+        origin,
+        vocabulary,
+        columns,
+        rank_base,
+        _default_features(qd_features, names, QD_PREFIX),
+        _default_features(bias_features, names, BIAS_PREFIX),
         format="csv" if sep == "," else "tsv",
-        lines=len(lines),
-        sessions=n,
-        clicks_in_file=int(click.sum()),
-        clicks_kept=int(click.sum()),
-    )
-    return vocabulary.build(
-        query,
-        doc,
-        click,
-        length,
-        None if weight is None else weight[first],
-        source=str(path),
-        report=report,
+        lines=total_lines,
     )
 
 
@@ -217,7 +207,24 @@ def long_table(sessions: Sessions) -> pa.Table:
     }
     if np.any(sessions.weight != 1):
         columns["weight"] = pa.array(sessions.weight[row])
+    if sessions.qd_features is not None:
+        values = sessions.qd_features[sessions.qd[mask]]
+        columns.update({f"{QD_PREFIX}{j}": pa.array(values[:, j]) for j in range(values.shape[1])})
+    if sessions.bias_features is not None:
+        values = sessions.bias_features[mask]
+        columns.update({f"{BIAS_PREFIX}{j}": pa.array(values[:, j])
+                        for j in range(values.shape[1])})
     return pa.table(columns)
+
+
+def _field(column: pa.ChunkedArray, sep: str) -> pa.Array:
+    """A column as CSV text: quoted (quotes doubled) where it holds the delimiter or a quote."""
+    text = pc.cast(column, pa.string())
+    needs = pc.or_(pc.match_substring(text, sep), pc.match_substring(text, '"'))
+    if not pc.any(needs).as_py():
+        return text
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, text)
 
 
 def write_long(sessions: Sessions, path: str | os.PathLike, delimiter: str | None = None) -> None:
@@ -226,18 +233,20 @@ def write_long(sessions: Sessions, path: str | os.PathLike, delimiter: str | Non
     table = long_table(sessions)
     for name in ("query", "doc"):
         text = pc.cast(table[name], pa.string())
-        bad = pc.or_(pc.match_substring(text, sep), pc.match_substring_regex(text, "[\r\n]"))
+        bad = pc.match_substring_regex(text, "[\r\n\x00]")
         if pc.any(bad).as_py():
             example = text.filter(bad)[0].as_py()
-            raise ValueError(
-                f"cannot write {name} id {example!r} to {path}: it contains the "
-                "delimiter or a line break, which the long format cannot quote"
+            raise FormatError(
+                path,
+                None,
+                f"cannot write {name} id {example!r}: it contains a line break or a NUL "
+                "character, which the long format cannot hold (write Parquet instead)",
             )
-    # pyarrow would quote the header names; the format has no quoting, so it is written here.
-    header = (sep.join(table.column_names) + "\n").encode()
-    options = pacsv.WriteOptions(delimiter=sep, quoting_style="none", include_header=False)
     with atomic_path(path) as tmp:
         opener = gzip.open if Path(path).suffix == ".gz" else open
         with opener(tmp, "wb") as out:
-            out.write(header)
-            pacsv.write_csv(table, out, write_options=options)
+            out.write((sep.join(table.column_names) + "\n").encode())
+            for batch in table.to_batches(max_chunksize=1 << 18):
+                fields = [_field(column, sep) for column in batch.columns]
+                lines = pc.binary_join_element_wise(*fields, sep)
+                out.write(("\n".join(lines.to_pylist()) + "\n").encode())

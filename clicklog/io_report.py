@@ -48,6 +48,8 @@ class ReadReport:
     clicks_on_repeated_doc: int = 0
     dropped_clicks_not_on_page: int = 0
     dropped_clicks_without_query: int = 0
+    # Long formats: the rank that counts as the first, "0 (detected)" or "1 (given)"; "" else.
+    rank_base: str = ""
 
     @property
     def dropped_clicks(self) -> int:

@@ -6,7 +6,8 @@ sessions are allowed and ignored), each
     QUERYID_REGION<TAB>d1,d2,...,d10 : c1 , c2 , ...
 
 the shown documents in rank order, then the clicked documents in click order (empty after the
-colon when nothing was clicked). Whitespace around tokens is ignored.
+colon when nothing was clicked). Whitespace around tokens is ignored; the last session needs
+no closing `;`. A session with a second colon, and a file without any session, are errors.
 
 Decisions:
 - The query id is the whole first token, region included ("986_2" and "986_3" are two
@@ -31,6 +32,7 @@ from clicklog.io_clicks import click_matrix
 from clicklog.io_report import ReadReport
 from clicklog.io_text import (
     check_nonempty,
+    check_some,
     count_lines,
     fail_first,
     index_tokens,
@@ -65,6 +67,7 @@ def read_sample(path: str | os.PathLike, vocabulary: Vocabulary | None = None) -
     keep = nonempty(body)
     body = body.filter(pa.array(keep))
     line = line_of_chunk[keep]
+    check_some(path, len(body), "expected QUERY<TAB>DOC,DOC,... : CLICK , CLICK ... ;")
 
     head = _parts(
         path,
@@ -93,6 +96,13 @@ def read_sample(path: str | os.PathLike, vocabulary: Vocabulary | None = None) -
         fail_first(path, length > MAX_K, line, lambda i: f"more than {MAX_K} results on a page")
 
     clicked = trim(pc.list_element(halves, 1))
+    # A second colon is a malformed session, not a click on a document named "a : b".
+    fail_first(
+        path,
+        to_numpy(pc.match_substring(clicked, ":")).astype(bool),
+        line,
+        lambda i: "a second ':' (one separates the shown documents from the clicks)",
+    )
     clicks = pc.split_pattern(clicked, ",")
     click_tok = trim(pc.list_flatten(clicks))
     click_session, _ = list_ranks(clicks)

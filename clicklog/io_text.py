@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,16 +25,48 @@ CANONICAL_INT = r"^(0|-?[1-9][0-9]{0,17})$"
 ANY_INT = r"^-?[0-9]{1,18}$"
 
 
+def _gunzip(path: Path, size: int) -> bytes:
+    """Up to `size` bytes (-1: all) of a gzip file; FormatError for a file that is not gzip or
+    whose stream is cut short or corrupt, rather than gzip's EOFError/BadGzipFile."""
+    try:
+        with gzip.open(path) as f:
+            return f.read(size)
+    except EOFError:
+        problem = "the gzip stream ends early: the file is truncated"
+    except (gzip.BadGzipFile, zlib.error) as err:
+        problem = f"not a valid gzip file ({err})"
+    raise FormatError(path, None, problem) from None
+
+
+def read_bytes(path: str | os.PathLike, size: int = -1) -> bytes:
+    """The file's bytes, or its first `size` bytes, gunzipped when the name ends in .gz."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return _gunzip(path, size)
+    with open(path, "rb") as f:
+        return f.read(size)
+
+
 def read_text(path: str | os.PathLike) -> str:
     """The whole file as text (UTF-8, a byte-order mark dropped; gzip-compressed when the name
-    ends in .gz)."""
-    path = Path(path)
-    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    ends in .gz). A NUL byte is an error: numpy's str arrays, which hold the ids, would drop a
+    trailing one and silently merge "a\\0" with "a"."""
+    raw = read_bytes(path)
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
         raise FormatError(path, line, f"not UTF-8 text ({err.reason})") from None
+    nul = text.find("\0")
+    if nul >= 0:
+        raise FormatError(path, text.count("\n", 0, nul) + 1, "a NUL byte (binary data?)")
+    return text
+
+
+def check_some(path: str | os.PathLike, n: int, what: str) -> None:
+    """An empty log is an error, not zero sessions (which no fit or metric can use)."""
+    if n == 0:
+        raise FormatError(path, None, f"no sessions: {what}")
 
 
 def split_lines(text: str) -> pa.Array:
@@ -93,6 +126,23 @@ def parse_ints(
     """int64 values of integer tokens; FormatError at the first token that is not one."""
     check_pattern(path, tokens, lines, ANY_INT, f"{what} must be an integer")
     return to_numpy(pc.cast(tokens, pa.int64()))
+
+
+def float32_weights(path: str | os.PathLike, weight: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Weights as Sessions holds them (float32); FormatError at the first one that is not
+    finite and positive there, although it may be in float64 (1e39 overflows, 1e-50
+    underflows to 0)."""
+    with np.errstate(over="ignore", under="ignore"):
+        single = np.asarray(weight, np.float64).astype(np.float32)
+    bad = ~(np.isfinite(single) & (single > 0))
+    fail_first(
+        path,
+        bad,
+        lines,
+        lambda i: f"weight {float(weight[i])!r} is not a positive finite float32 "
+        f"(from {np.finfo(np.float32).smallest_subnormal:.1e} to {np.finfo(np.float32).max:.1e})",
+    )
+    return single
 
 
 def check_nonempty(path: str | os.PathLike, tokens: pa.Array, lines: np.ndarray, what: str) -> None:

@@ -16,7 +16,8 @@ Decisions:
 - URL ids are int64 (strings if some are not canonical decimal integers, e.g. "007").
 - Clicks follow clicklog.io_clicks (clicks on URLs not on the page dropped and counted,
   repeats collapsed and counted); a click line with no earlier query line in its session is
-  dropped and counted as `dropped_clicks_without_query`. Blank lines are skipped.
+  dropped and counted as `dropped_clicks_without_query`. Blank lines are skipped; a file
+  without a query line is an error.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 from clicklog.io_clicks import click_matrix
 from clicklog.io_report import ReadReport
 from clicklog.io_text import (
+    check_some,
     fail_first,
     index_tokens,
     list_ranks,
@@ -45,6 +47,7 @@ from clicklog.vocabulary import Vocabulary
 
 QUERY_FIELDS = 5  # SessionID TimePassed Q QueryID RegionID, then the URLs
 CLICK_FIELDS = 4
+MAX_K = np.iinfo(np.int16).max  # Sessions.length is int16
 
 
 def _last_query_of(session_id: np.ndarray, is_query: np.ndarray) -> np.ndarray:
@@ -99,11 +102,18 @@ def read_yandex_log(
     )
     fail_first(
         path,
+        is_query & (count - QUERY_FIELDS > MAX_K),
+        line,
+        lambda i: f"more than {MAX_K} URLs on one result page",
+    )
+    fail_first(
+        path,
         is_click & (count != CLICK_FIELDS),
         line,
         lambda i: f"a click line needs SessionID, TimePassed, C, URLID; found {count[i]} fields",
     )
 
+    check_some(path, int(is_query.sum()), "no query (Q) line in the file")
     token = trim(pc.list_flatten(fields))
     row, position = list_ranks(fields)
     numeric = position != 2

@@ -15,13 +15,25 @@ fails loudly instead of silently reading parameter 0.
 The vocabularies map indices back to the original ids: `query_ids[q]`, `doc_ids[d]`, and for a
 query-document pair `qd_query[i]`, `qd_doc[i]` (indices into the two vocabularies). Sessions
 built from one log share one vocabulary, so a test split indexes the same parameter arrays
-as its training split. Optional extras: `doc_features` float32 [n_docs, F] and `labels`
-float32 [n_qd] of graded relevance (NaN where unjudged). `report` is the ReadReport of the read
-that produced the rows (clicklog.io_report): provenance, carried along by subsets.
+as its training split. Optional extras:
+
+    doc_features   float32 [n_docs, F]  per-document features (e.g. visual), vision bias
+    labels         float32 [n_qd]       graded relevance (NaN where unjudged)
+    qd_features    float32 [n_qd, F]    per query-document pair features (attraction and
+                                        satisfaction sources); NaN rows for pairs of a shared
+                                        vocabulary that these sessions' reader never saw
+    bias_features  float32 [n, K, B]    per impression (row, rank) features (examination
+                                        sources: device, result type); zeros at padded ranks
+
+Row-wise fields (query, qd, doc, click, length, weight, bias_features) follow `subset`,
+sorting, deduplication (bias features are part of a row's identity), splits and `concat`;
+the vocabulary-wise ones are kept whole. `report` is the ReadReport of the read that produced
+the rows (clicklog.io_report): provenance, carried along by subsets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -51,6 +63,8 @@ class Sessions:
     qd_doc: np.ndarray
     doc_features: np.ndarray | None = None
     labels: np.ndarray | None = None
+    qd_features: np.ndarray | None = None
+    bias_features: np.ndarray | None = None
     source: str = field(default="")
     report: ReadReport | None = field(default=None, repr=False)
 
@@ -104,6 +118,7 @@ class Sessions:
             click=self.click[index],
             length=self.length[index],
             weight=self.weight[index],
+            bias_features=None if self.bias_features is None else self.bias_features[index],
         )
 
     def sorted_by_query(self) -> Sessions:
@@ -151,12 +166,15 @@ def validate(s: Sessions) -> None:
             fail(f"{name} has shape {getattr(s, name).shape}, qd has {(n, K)}")
     if s.qd_query.shape != s.qd_doc.shape:
         fail("qd_query and qd_doc must have the same length")
+    _validate_extras(s, fail)
     if n == 0:
         return
     if s.length.min() < 1 or s.length.max() > K:
         fail(f"length must lie in [1, {K}], got [{s.length.min()}, {s.length.max()}]")
-    if not np.all(np.isfinite(s.weight)) or s.weight.min() <= 0:
-        fail("weight must be finite and positive")
+    bad_weight = ~(np.isfinite(s.weight) & (s.weight > 0))
+    if bad_weight.any():
+        row = int(np.argmax(bad_weight))
+        fail(f"weight must be finite and positive as float32; weight[{row}] is {s.weight[row]}")
     if s.query.min() < 0 or s.query.max() >= s.n_queries:
         fail(f"query index out of range [0, {s.n_queries})")
     mask = s.mask
@@ -176,6 +194,13 @@ def validate(s: Sessions) -> None:
             fail("a qd index belongs to another query than its session's")
         if np.any(s.qd_doc[real_qd] != s.doc[mask]):
             fail("a qd index and its doc index disagree with qd_doc")
+
+
+def _validate_extras(s: Sessions, fail) -> None:
+    """The optional feature and label arrays: shapes, dtypes, and for bias features the values
+    at padded and real ranks."""
+    n, K = s.qd.shape
+    mask = s.mask
     if s.doc_features is not None:
         f = s.doc_features
         if f.ndim != 2 or f.shape[0] != s.n_docs or f.dtype != np.float32:
@@ -183,6 +208,28 @@ def validate(s: Sessions) -> None:
     if s.labels is not None:
         if s.labels.shape != (s.n_qd,):
             fail(f"labels must have shape ({s.n_qd},), got {s.labels.shape}")
+    if s.qd_features is not None:
+        f = s.qd_features
+        if not isinstance(f, np.ndarray) or f.ndim != 2 or f.shape[0] != s.n_qd:
+            fail(f"qd_features must be float32 [n_qd={s.n_qd}, F], got {_describe(f)}")
+        if f.dtype != np.float32:
+            fail(f"qd_features must have dtype float32, got {f.dtype}")
+    if s.bias_features is not None:
+        f = s.bias_features
+        if not isinstance(f, np.ndarray) or f.ndim != 3 or f.shape[:2] != (n, K):
+            fail(f"bias_features must be float32 [n={n}, K={K}, B], got {_describe(f)}")
+        if f.dtype != np.float32:
+            fail(f"bias_features must have dtype float32, got {f.dtype}")
+        if not np.all(np.isfinite(f[mask])):
+            fail("bias_features must be finite at real ranks")
+        if np.any(f[~mask] != 0):
+            fail("bias_features must be 0 at padded ranks")
+
+
+def _describe(arr: object) -> str:
+    if isinstance(arr, np.ndarray):
+        return f"{arr.dtype} {arr.shape}"
+    return type(arr).__name__
 
 
 def pad_rows(
@@ -207,12 +254,18 @@ def from_arrays(
     doc_ids: np.ndarray | None = None,
     doc_features: np.ndarray | None = None,
     source: str = "",
+    qd_features: np.ndarray | None = None,
+    bias_features: np.ndarray | None = None,
 ) -> Sessions:
     """Build Sessions from query indices, document indices [n, K] and clicks [n, K].
 
     The qd vocabulary is built here from the (query, doc) pairs that occur, in first-seen
     order, so that callers (readers, simulators) never assemble it by hand. Ranks at or past
     `length` are padding whatever `docs` holds there.
+
+    `qd_features` is either per impression, [n, K, F] (the values at real ranks; every
+    impression of one pair must carry the same vector), or per pair, [n_qd, F] in the
+    first-seen order of the pairs. `bias_features` is [n, K, B]; padded ranks become 0.
     """
     query = np.asarray(query, dtype=np.int32)
     docs = np.asarray(docs, dtype=np.int64)
@@ -235,6 +288,11 @@ def from_arrays(
     qd_keys = uniq[order]
     doc_arr = np.full((n, K), PAD, np.int32)
     doc_arr[mask] = docs[mask]
+    if qd_features is not None:
+        qd_features = _pair_features(np.asarray(qd_features, np.float32), qd, mask, qd_keys.size)
+    if bias_features is not None:
+        bias_features = np.where(mask[..., None], np.asarray(bias_features, np.float32), 0)
+        bias_features = bias_features.astype(np.float32)
     return Sessions(
         query=query,
         qd=qd,
@@ -247,5 +305,78 @@ def from_arrays(
         qd_query=(qd_keys // max(len(doc_ids), 1)).astype(np.int32),
         qd_doc=(qd_keys % max(len(doc_ids), 1)).astype(np.int32),
         doc_features=doc_features,
+        qd_features=qd_features,
+        bias_features=bias_features,
         source=source,
     )
+
+
+def per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 [n_pairs, F] with row `pair[i]` = `values[i]` and NaN for pairs never given,
+    the indices i whose values disagree with another item of the same pair), so that callers
+    can name the first offending line or impression."""
+    out = np.full((n_pairs, values.shape[1]), np.nan, np.float32)
+    pairs, first = np.unique(pair, return_index=True)
+    out[pairs] = values[first]  # the first item of a pair is the reference
+    kept = out[pair]
+    differs = (kept != values) & ~(np.isnan(kept) & np.isnan(values))
+    return out, np.flatnonzero(np.any(differs, axis=1))
+
+
+def _pair_features(features: np.ndarray, qd: np.ndarray, mask: np.ndarray, n_qd: int):
+    """[n_qd, F] from per-impression [n, K, F] features (SessionsError where two impressions
+    of one pair disagree), or as given when already per pair."""
+    if features.ndim != 3:
+        return features
+    if features.shape[:2] != qd.shape:
+        raise SessionsError(f"qd_features must be [n, K, F] with [n, K] = {qd.shape}, "
+                            f"got {features.shape}")
+    out, bad = per_pair(qd[mask], features[mask], n_qd)
+    if bad.size:
+        row, rank = (int(i[bad[0]]) for i in np.nonzero(mask))
+        raise SessionsError(
+            f"qd_features of session row {row}, rank {rank + 1} differ from another impression "
+            "of the same query-document pair"
+        )
+    return out
+
+
+def concat(parts: Sequence[Sessions]) -> Sessions:
+    """The rows of `parts` one after another, in one Sessions. The parts must share their
+    vocabularies (read with one clicklog.Vocabulary, or adopted into one); the page width is
+    the widest part's, and the first part's extras, source and report are kept. Bias
+    features must be on every part or on none."""
+    if not parts:
+        raise ValueError("concat needs at least one Sessions")
+    first = parts[0]
+    for other in parts[1:]:
+        for name in ("query_ids", "doc_ids", "qd_query", "qd_doc"):
+            a, b = getattr(first, name), getattr(other, name)
+            if a is not b and not (a.shape == b.shape and np.array_equal(a, b)):
+                raise ValueError(
+                    f"concat: parts with different {name}; adopt them into one "
+                    "clicklog.Vocabulary first"
+                )
+    has_bias = {p.bias_features is not None for p in parts}
+    if len(has_bias) > 1:
+        raise ValueError("concat: bias_features on some parts but not on others")
+    K = max(p.K for p in parts)
+
+    def widen(arr: np.ndarray, fill) -> np.ndarray:
+        pad = [(0, 0), (0, K - arr.shape[1])] + [(0, 0)] * (arr.ndim - 2)
+        return np.pad(arr, pad, constant_values=fill)
+
+    rows = {
+        "query": np.concatenate([p.query for p in parts]),
+        "qd": np.concatenate([widen(p.qd, PAD) for p in parts]),
+        "doc": np.concatenate([widen(p.doc, PAD) for p in parts]),
+        "click": np.concatenate([widen(p.click, False) for p in parts]),
+        "length": np.concatenate([p.length for p in parts]),
+        "weight": np.concatenate([p.weight for p in parts]),
+    }
+    if first.bias_features is not None:
+        widths = {p.bias_features.shape[2] for p in parts}
+        if len(widths) > 1:
+            raise ValueError(f"concat: bias_features of different widths {sorted(widths)}")
+        rows["bias_features"] = np.concatenate([widen(p.bias_features, 0) for p in parts])
+    return replace(first, **rows)

@@ -1,5 +1,7 @@
 """Train/test splits (DESIGN.md section 2). Both parts keep the whole vocabularies, so that
-parameters fitted on the training part index the test part directly."""
+parameters fitted on the training part index the test part directly. Both are made with
+Sessions.subset, so per-row fields (weights, bias features) go with their rows and the
+per-pair ones (qd_features, labels) stay whole."""
 
 from __future__ import annotations
 

@@ -132,11 +132,12 @@ class Vocabulary:
         *,
         source: str = "",
         report: ReadReport | None = None,
+        bias_features: np.ndarray | None = None,
     ) -> Sessions:
         """Sessions from query indices [n] and doc indices [n, K] of this vocabulary.
 
-        Ranks at or past `length` are padding whatever `doc` and `click` hold there; the qd
-        indices are looked up (and added) here.
+        Ranks at or past `length` are padding whatever `doc`, `click` and `bias_features`
+        ([n, K, B]) hold there; the qd indices are looked up (and added) here.
         """
         n, K = doc.shape
         length = np.asarray(length, np.int16)
@@ -146,6 +147,8 @@ class Vocabulary:
         qd[mask] = self.qd_index(np.broadcast_to(query[:, None], (n, K))[mask], doc[mask])
         docs = np.full((n, K), PAD, np.int32)
         docs[mask] = doc[mask]
+        if bias_features is not None:
+            bias_features = np.where(mask[..., None], bias_features, 0).astype(np.float32)
         return Sessions(
             query=query,
             qd=qd,
@@ -157,14 +160,15 @@ class Vocabulary:
             doc_ids=self.doc_ids,
             qd_query=self.qd_query,
             qd_doc=self.qd_doc,
+            bias_features=bias_features,
             source=source,
             report=report,
         )
 
     def adopt(self, sessions: Sessions) -> Sessions:
         """`sessions` re-indexed into this vocabulary (every id of theirs is added), with the
-        vocabulary as it now stands. Labels of pairs they do not know are NaN; so are the
-        feature rows of documents they do not know."""
+        vocabulary as it now stands. Labels and qd_features of pairs they do not know are NaN;
+        so are the feature rows of documents they do not know."""
         qmap = self.query_index(sessions.query_ids)
         dmap = self.doc_index(sessions.doc_ids)
         pmap = self.qd_index(qmap[sessions.qd_query], dmap[sessions.qd_doc])
@@ -173,7 +177,12 @@ class Vocabulary:
         doc[mask] = dmap[doc[mask]]
         qd = sessions.qd.copy()
         qd[mask] = pmap[qd[mask]]
-        labels = features = None
+        labels = features = qd_features = None
+        if sessions.qd_features is not None:
+            qd_features = np.full(
+                (self._pairs.ids.size, sessions.qd_features.shape[1]), np.nan, np.float32
+            )
+            qd_features[pmap] = sessions.qd_features
         if sessions.labels is not None:
             labels = np.full(self._pairs.ids.size, np.nan, sessions.labels.dtype)
             labels[pmap] = sessions.labels
@@ -193,4 +202,5 @@ class Vocabulary:
             qd_doc=self.qd_doc,
             labels=labels,
             doc_features=features,
+            qd_features=qd_features,
         )

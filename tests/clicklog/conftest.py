@@ -41,6 +41,8 @@ def random_sessions(
     labels = rng.integers(0, 3, s.n_qd).astype(np.float32)
     labels[rng.random(s.n_qd) < 0.2] = np.nan
     features = rng.normal(size=(s.n_docs, 4)).astype(np.float32)
+    qd_features = rng.normal(size=(s.n_qd, 3)).astype(np.float32)
+    bias = np.where(s.mask[..., None], rng.integers(0, 2, (s.n, s.K, 2)), 0).astype(np.float32)
     return Sessions(
         **{f: getattr(s, f) for f in ("query", "qd", "doc", "click", "length", "weight")},
         query_ids=s.query_ids,
@@ -49,6 +51,8 @@ def random_sessions(
         qd_doc=s.qd_doc,
         labels=labels,
         doc_features=features,
+        qd_features=qd_features,
+        bias_features=bias,
     )
 
 
@@ -83,7 +87,8 @@ def assert_same_by_ids(a: Sessions, b: Sessions) -> None:
 def assert_identical(a: Sessions, b: Sessions) -> None:
     """Every array equal, dtypes included (the Parquet guarantee)."""
     for name in ("query", "qd", "doc", "click", "length", "weight", "query_ids", "doc_ids",
-                 "qd_query", "qd_doc", "labels", "doc_features"):
+                 "qd_query", "qd_doc", "labels", "doc_features", "qd_features",
+                 "bias_features"):
         x, y = getattr(a, name), getattr(b, name)
         if x is None or y is None:
             assert x is None and y is None, name

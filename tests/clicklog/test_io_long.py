@@ -62,12 +62,11 @@ def test_delimiter_sniffed_from_the_header(tmp_path):
     ("body", "line", "problem"),
     [
         ("s1\tq\td1\t1\n", 2, "expected 5 fields, found 4"),
-        ("s1\tq\td1\t1\t0\ns1\tq\td2\tx\t0\n", 3, "rank must be an integer in 1..32767, got 'x'"),
-        ("s1\tq\td1\t0\t0\n", 2, "got '0'"),
-        ("s1\tq\td1\t-1\t0\n", 2, "got '-1'"),
+        ("s1\tq\td1\t1\t0\ns1\tq\td2\tx\t0\n", 3, "rank must be an integer, got 'x'"),
+        ("s1\tq\td1\t-1\t0\n", 2, "rank -1 is negative"),
         ("s1\tq\td1\t40000\t0\n", 2, "rank 40000 exceeds 32767"),
-        ("s1\tq\td1\t1\t2\n", 2, "click must be 0 or 1, got '2'"),
-        ("s1\tq\td1\t1\tyes\n", 2, "click must be 0 or 1, got 'yes'"),
+        ("s1\tq\td1\t1\t2\n", 2, "click must be 0 or 1 (or true/false), got '2'"),
+        ("s1\tq\td1\t1\tyes\n", 2, "click must be 0 or 1 (or true/false), got 'yes'"),
         ("s1\tq\td1\t1\t0\ns1\tq\td2\t1\t1\n", 3, "session 's1' has rank 1 twice (also on line 2)"),
         ("s0\tq\td1\t1\t0\ns1\tq\td1\t1\t0\ns1\tq\td2\t3\t1\n", 3, "session 's1' has no rank 2"),
         ("s1\tq\td2\t2\t0\n", 2, "session 's1' has no rank 1"),
@@ -89,8 +88,8 @@ def test_malformed_rows(tmp_path, body, line, problem):
     ("body", "line", "problem"),
     [
         ("s\tq\td\t1\t0\t2\ns\tq\te\t2\t0\t3\n", 3, "weight 3.0 differs from 2.0 on line 2"),
-        ("s\tq\td\t1\t0\t-1\n", 2, "weight must be a positive number, got '-1'"),
-        ("s\tq\td\t1\t0\tabc\n", 2, "weight must be a positive number, got 'abc'"),
+        ("s\tq\td\t1\t0\t-1\n", 2, "weight must be a positive finite number, got -1.0"),
+        ("s\tq\td\t1\t0\tabc\n", 2, "weight must be a number, got 'abc'"),
         ("s\tq\td\t1\t0\t0\n", 2, "positive finite number, got 0.0"),
     ],
 )
@@ -104,8 +103,7 @@ def test_malformed_weights(tmp_path, body, line, problem):
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("", "empty file"),
-        ("session_id\tquery\tdoc\trank\n", "lacks column(s) click"),
+        ("session_id\tquery\tdoc\trank\n", "no column(s) click"),
         ("session_id\tquery\tdoc\trank\tclick\tclick\n", "click appear twice"),
         ("session_id query doc rank click\n", "cannot tell the delimiter"),
     ],
@@ -117,9 +115,10 @@ def test_bad_header(tmp_path, text, problem):
     assert err.value.line == 1 and problem in str(err.value)
 
 
-def test_header_only_gives_no_sessions(tmp_path):
-    s = read_long(write(tmp_path, HEADER))
-    assert s.n == 0 and s.report.sessions == 0
+@pytest.mark.parametrize("text", ["", "\n\n", HEADER, "\ufeff" + HEADER + "\n"])
+def test_empty_and_header_only_files_are_no_sessions(tmp_path, text):
+    with pytest.raises(FormatError, match="no sessions"):
+        read(write(tmp_path, text))
 
 
 def test_byte_order_mark_and_crlf_line_ends_are_accepted(tmp_path):

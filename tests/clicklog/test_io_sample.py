@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,56 @@ def test_malformed_input_names_file_and_line(tmp_path, text, line, problem):
     assert err.value.line == line
     assert str(err.value).startswith(f"{path}, line {line}: ")
     assert problem in str(err.value)
+
+
+@pytest.mark.parametrize("end", ["", "\n", "  \r\n"])
+def test_the_last_session_needs_no_closing_semicolon(tmp_path, end):
+    path = tmp_path / "sampleLog"
+    path.write_text(f"q1\ta,b : a;\nq2\tc,d,e : e , c{end}")
+    s = read_sample(path)
+    assert s.n == 2 and s.report.sessions == 2
+    assert list(s.query_ids[s.query]) == ["q1", "q2"]
+    np.testing.assert_array_equal(s.doc_ids[s.doc[1]], ["c", "d", "e"])
+    np.testing.assert_array_equal(s.click[1], [True, False, True])
+    assert s.report.clicks_kept == s.report.clicks_in_file == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ("q1\ta,b : a;\nq2\ta,b : a : b;", 2, "a second ':'"),
+        ("q1\ta,b :: a;", 1, "a second ':'"),
+        ("q1\ta,b : a;\nq2\ta\0,a : a;", 2, "NUL byte"),
+        ("q1\ta,b : a;\nq2\tcaf\xe9 : a;", 2, "not UTF-8"),
+    ],
+)
+def test_malformed_bytes_and_sessions(tmp_path, text, line, problem):
+    path = tmp_path / "bad"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(FormatError) as err:
+        read_sample(path)
+    assert (err.value.line, str(err.value)[: len(str(path))]) == (line, str(path))
+    assert problem in err.value.problem
+
+
+@pytest.mark.parametrize("text", ["", "  \n\t\n", ";;\n;"])
+def test_an_empty_log_is_an_error(tmp_path, text):
+    path = tmp_path / "empty"
+    path.write_text(text)
+    with pytest.raises(FormatError, match="no sessions"):
+        read_sample(path)
+
+
+def test_gzip_files_read_and_broken_gzip_is_a_format_error(tmp_path):
+    whole = gzip.compress(SAMPLE.encode())
+    (tmp_path / "ok.gz").write_bytes(whole)
+    assert read_sample(tmp_path / "ok.gz").n == 5
+    cases = {
+        "truncated.gz": (whole[: len(whole) // 2], "truncated"),
+        "plain.gz": (SAMPLE.encode(), "not a valid gzip file"),
+    }
+    for name, (data, problem) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(FormatError) as err:
+            read_sample(tmp_path / name)
+        assert str(err.value).startswith(f"{tmp_path / name}: ") and problem in str(err.value)

@@ -83,3 +83,28 @@ def test_malformed_lines(tmp_path, text, line, problem):
         read_yandex_log(path)
     assert err.value.line == line and problem in str(err.value)
     assert str(path) in str(err.value)
+
+
+def test_the_last_line_needs_no_newline(tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text("1\t0\tQ\t5\t0\t7\t8\n2\t0\tQ\t6\t0\t8\t9\n2\t4\tC\t9")
+    s = read_yandex_log(path)
+    assert s.report.lines == 3 and s.report.clicks_kept == 1
+    np.testing.assert_array_equal(s.click, [[False, False], [False, True]])
+
+
+@pytest.mark.parametrize("text", ["", "\n \n", "1\t0\tC\t7\n"])
+def test_a_log_without_pages_is_an_error(tmp_path, text):
+    path = tmp_path / "log.txt"
+    path.write_text(text)
+    with pytest.raises(FormatError) as err:
+        read_yandex_log(path)
+    assert str(err.value) == f"{path}: no sessions: no query (Q) line in the file"
+
+
+def test_a_page_wider_than_int16_is_an_error(tmp_path):
+    path = tmp_path / "log.txt"
+    urls = "\t".join(map(str, range(40_000)))
+    path.write_text(f"1\t0\tQ\t5\t0\t7\n1\t0\tQ\t5\t0\t{urls}\n")
+    with pytest.raises(FormatError, match=r"line 2: more than 32767 URLs"):
+        read_yandex_log(path)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clicklog import FormatError, ReadReport, iter_parquet, read, read_many, write
+from clicklog import FormatError, ReadReport, concat, iter_parquet, read, read_many, write
 from clicklog.io_parquet import session_table
 from clicklog.vocabulary import Vocabulary
 
@@ -59,14 +59,16 @@ def test_unit_weights_write_no_weight_column(tmp_path, make_sessions):
     assert (tmp_path / "s.tsv").read_text().split("\n")[0] == "session_id\tquery\tdoc\trank\tclick"
 
 
-def test_text_writer_refuses_ids_it_cannot_write(tmp_path, make_sessions):
+def test_text_writer_quotes_delimiters_and_refuses_line_breaks(tmp_path, make_sessions):
     s = make_sessions(seed=6)
-    s = replace(s, query_ids=np.array([f"a\tb{i}" for i in range(s.n_queries)]))
-    with pytest.raises(ValueError, match="delimiter or a line break"):
-        write(s, tmp_path / "s.tsv")
-    assert not (tmp_path / "s.tsv").exists()
-    write(s, tmp_path / "s.csv")  # a tab is fine in CSV
-    assert read(tmp_path / "s.csv").query_ids[0].startswith("a\tb")
+    s = replace(s, query_ids=np.array([f'a\tb, "c"{i}' for i in range(s.n_queries)]))
+    for name in ("s.tsv", "s.csv"):
+        write(s, tmp_path / name)
+        assert read(tmp_path / name).query_ids[0].startswith('a\tb, "c"')
+    s = replace(s, query_ids=np.array([f"a\nb{i}" for i in range(s.n_queries)]))
+    with pytest.raises(FormatError, match="line break"):
+        write(s, tmp_path / "t.tsv")
+    assert not (tmp_path / "t.tsv").exists()
 
 
 def test_parquet_streams_in_row_groups(tmp_path, make_sessions, identical):
@@ -78,27 +80,26 @@ def test_parquet_streams_in_row_groups(tmp_path, make_sessions, identical):
     assert [c.n for c in chunks] == [60, 60, 60, 60, 10]
     for c in chunks:
         assert c.K == s.K and c.n_qd == s.n_qd and c.doc_features is not None
-    glued = replace(
-        chunks[0],
-        **{f: np.concatenate([getattr(c, f) for c in chunks])
-           for f in ("query", "qd", "doc", "click", "length", "weight")},
-    )
-    identical(s, glued)
+    identical(s, concat(chunks))
 
 
-def test_empty_sessions_round_trip(tmp_path, make_sessions, identical):
-    s = make_sessions(seed=8)
+def test_empty_sessions_are_no_log(tmp_path, make_sessions, identical):
+    s = make_sessions(seed=8, string_ids=False)
     empty = s.subset(np.zeros(s.n, bool))
     write(empty, tmp_path / "e.parquet")
-    identical(empty, read(tmp_path / "e.parquet"))
-    write(empty, tmp_path / "e.tsv")
-    assert read(tmp_path / "e.tsv").n == 0
+    from clicklog.io_parquet import read_parquet
+
+    identical(empty, read_parquet(tmp_path / "e.parquet"))  # the storage layer keeps them
+    for name in ("e.parquet", "e.tsv", "e.csv", "e.clax.parquet"):
+        write(empty, tmp_path / name, "clax" if "clax" in name else None)
+        with pytest.raises(FormatError, match="no sessions"):
+            read(tmp_path / name)  # but there is nothing to fit
 
 
-def test_parquet_without_clickfit_metadata_is_refused(tmp_path):
+def test_parquet_that_is_not_a_log_names_the_problem(tmp_path):
     pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "other.parquet")
-    with pytest.raises(FormatError, match="without clickfit metadata"):
-        read(tmp_path / "other.parquet")
+    with pytest.raises(FormatError, match="no column"):
+        read(tmp_path / "other.parquet")  # read as a long table, which it is not
     (tmp_path / "junk.parquet").write_text("not parquet")
     with pytest.raises(FormatError, match="not a readable Parquet file"):
         read(tmp_path / "junk.parquet")
@@ -171,3 +172,70 @@ def test_reading_into_an_existing_sessions_vocabulary(tmp_path, make_sessions):
     np.testing.assert_array_equal(into.qd_query[: train.n_qd], train.qd_query)
     np.testing.assert_array_equal(into.doc_ids[: train.n_docs], train.doc_ids)
     np.testing.assert_array_equal(into.query_ids[into.query], other.query_ids[other.query])
+
+
+def _rewrite_metadata(tmp_path, s, change) -> str:
+    from clicklog.io_parquet import _metadata
+
+    table = session_table(s)
+    meta = change(_metadata(s))
+    path = tmp_path / "broken.parquet"
+    with pq.ParquetWriter(path, table.schema, store_schema=False) as w:
+        w.write_table(table, row_group_size=100)
+        w.add_key_value_metadata(meta)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda m: {**m, b"clickfit": b"{not json"}, "broken clickfit metadata"),
+        (lambda m: {k: v for k, v in m.items() if k != b"clickfit.doc_ids"},
+         "broken clickfit metadata (missing b'clickfit.doc_ids')"),
+        (lambda m: {**m, b"clickfit.qd": b"garbage"}, "broken clickfit metadata"),
+        (lambda m: {**m, b"clickfit": b'{"format_version": 1}'}, "missing 'K'"),
+        (lambda m: {**m, b"clickfit": b"[1]"}, "broken clickfit metadata"),
+    ],
+)
+def test_broken_clickfit_metadata_is_a_format_error(tmp_path, make_sessions, change, problem):
+    path = _rewrite_metadata(tmp_path, make_sessions(seed=14), change)
+    with pytest.raises(FormatError) as err:
+        read(path)
+    assert problem in str(err.value) and str(err.value).startswith(str(path))
+
+
+def test_page_longer_than_k_names_the_row_group(tmp_path, make_sessions):
+    import json
+
+    s = make_sessions(seed=15, n=250)
+
+    def narrow(meta):
+        info = json.loads(meta[b"clickfit"])
+        info["K"] = s.K - 1
+        return {**meta, b"clickfit": json.dumps(info).encode()}
+
+    path = _rewrite_metadata(tmp_path, s, narrow)
+    with pytest.raises(FormatError, match=r"row \d+: row group 0: a page of 6 results, longer "
+                       "than the file's page width K = 5"):
+        read(path)
+    with pytest.raises(FormatError, match=r"row \d+: row group 0: a page of 6 results"):
+        list(iter_parquet(path))
+
+
+def test_nul_in_stored_ids_is_refused_not_merged(tmp_path, make_sessions):
+    s = make_sessions(seed=16)
+    ids = s.doc_ids.astype(object)
+    ids[1] = ids[0] + "\x00"
+    from clicklog.io_parquet import _ipc
+
+    path = _rewrite_metadata(
+        tmp_path, s, lambda m: {**m, b"clickfit.doc_ids": _ipc(pa.table({"id": pa.array(ids)}))}
+    )
+    with pytest.raises(FormatError, match="NUL character in doc_ids"):
+        read(path)
+
+
+def test_unknown_output_extension_is_a_format_error(tmp_path, make_sessions):
+    with pytest.raises(FormatError, match=r"out.json: cannot write this file name"):
+        write(make_sessions(seed=17), tmp_path / "out.json")
+    assert not (tmp_path / "out.json").exists()
