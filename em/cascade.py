@@ -32,7 +32,9 @@ No route is drawn at the last rank (nothing follows it). O(K) per session. Numer
 every probability inside [1e-6, 1 - 1e-6], b_r >= (1e-6)^(L - r) and Z >= b_{l+1} (b_0),
 so plain products stay in float64's normal range for pages of up to MAX_K = 50 results (the
 kernels refuse wider ones); a forward weight f_r that underflows only means a posterior
-below 1e-300.
+below 1e-300. The log-likelihood is one product per session, logged once (a logarithm per
+impression cost more than the rest of the kernel), and folded into a sum of logarithms
+whenever it falls below RESCALE, so that it never underflows.
 
 Log-likelihood: log P(c) = sum_{r < l} [log P(C_r = c_r | E_r = 1) + log P(E_{r+1} = 1 | ...)]
 + log a_l + log Z. Predictions use the forward filter e_r = P(E_r = 1 | c_<r):
@@ -62,6 +64,7 @@ ROW_C0W, ROW_C0S = 6, 7
 ROW_C1W, ROW_C1S = 8, 9
 N_ROWS = 10
 MAX_K = 50
+RESCALE = 1e-250
 DRAWS = {"route": ROW_SW, "t0": ROW_T0W, "cont0": ROW_C0W, "cont1": ROW_C1W}
 RANK_DRAWS = ("t0", "cont0", "cont1")
 
@@ -70,8 +73,14 @@ RANK_DRAWS = ("t0", "cont0", "cont1")
 def _session(qd, click, length, last, attraction, sigma, t0, cont0, cont1, out, back):
     """Fill out[:, :length] with the posteriors of one session; return log P(c)."""
     out[:, :length] = 0.0
+    # log P(c) as one product, logged once per session; folded into ll before it can leave
+    # float64's normal range (each factor is at least 1e-12, see the module docstring)
     ll = 0.0
+    p = 1.0
     for r in range(last):
+        if p < RESCALE:
+            ll += np.log(p)
+            p = 1.0
         a = attraction[qd[r]]
         out[ROW_E, r] = 1.0
         if click[r]:
@@ -79,7 +88,7 @@ def _session(qd, click, length, last, attraction, sigma, t0, cont0, cont1, out, 
             p1 = s * cont1[r]
             p0 = (1.0 - s) * cont0[r]
             t1 = p1 + p0
-            ll += np.log(a) + np.log(t1)
+            p *= a * t1
             out[ROW_A, r] = 1.0
             out[ROW_SW, r] = 1.0
             out[ROW_SS, r] = p1 / t1
@@ -88,7 +97,7 @@ def _session(qd, click, length, last, attraction, sigma, t0, cont0, cont1, out, 
             out[ROW_C0W, r] = p0 / t1
             out[ROW_C0S, r] = p0 / t1
         else:
-            ll += np.log(1.0 - a) + np.log(t0[r])
+            p *= (1.0 - a) * t0[r]
             out[ROW_T0W, r] = 1.0
             out[ROW_T0S, r] = 1.0
 
@@ -101,7 +110,7 @@ def _session(qd, click, length, last, attraction, sigma, t0, cont0, cont1, out, 
     if last >= 0:
         out[ROW_E, last] = 1.0
         out[ROW_A, last] = 1.0
-        ll += np.log(attraction[qd[last]])
+        p *= attraction[qd[last]]
         z = 1.0
     if 0 <= last < length - 1:
         s = sigma[qd[last]]
@@ -116,7 +125,8 @@ def _session(qd, click, length, last, attraction, sigma, t0, cont0, cont1, out, 
         out[ROW_C1S, last] = s * c1 * b / z
         out[ROW_C0W, last] = (1.0 - s) * (1.0 - c0 + c0 * b) / z
         out[ROW_C0S, last] = (1.0 - s) * c0 * b / z
-    ll += np.log(z)
+    # z >= b_{l+1} can be as small as 1e-300: one logarithm of the product only when safe
+    ll += np.log(p * z) if p * z > RESCALE else np.log(p) + np.log(z)
 
     for r in range(last + 1, length):
         a = attraction[qd[r]]
@@ -137,7 +147,8 @@ def _estep(starts, qd, click, length, last, weight, attraction, sigma, t0, cont0
     n, K = qd.shape
     n_chunks = starts.size - 1
     # per qd: attraction successes and trials, route successes and trials
-    by_qd = np.zeros((4, attraction.size))
+    # (one cache line per qd entry, not four)
+    by_qd = np.zeros((attraction.size, 4))
     # per chunk and rank: (trials, successes) of t0, cont0 and cont1, rows ROW_T0W..ROW_C1S
     by_rank = np.zeros((n_chunks, N_ROWS - ROW_T0W, K))
     ll = np.zeros(n)
@@ -154,10 +165,10 @@ def _estep(starts, qd, click, length, last, weight, attraction, sigma, t0, cont0
             for r in range(length[i]):
                 # qd entries belong to one query, hence to this chunk alone
                 q = qd[i, r]
-                by_qd[0, q] += w * out[ROW_A, r]
-                by_qd[1, q] += w
-                by_qd[2, q] += w * out[ROW_SS, r]
-                by_qd[3, q] += w * out[ROW_SW, r]
+                by_qd[q, 0] += w * out[ROW_A, r]
+                by_qd[q, 1] += w
+                by_qd[q, 2] += w * out[ROW_SS, r]
+                by_qd[q, 3] += w * out[ROW_SW, r]
                 for k in range(N_ROWS - ROW_T0W):
                     by_rank[c, k, r] += w * out[ROW_T0W + k, r]
     return by_qd, by_rank.sum(axis=0), ll, table
@@ -221,7 +232,7 @@ def estep(lay: Layout, chain: Chain) -> tuple[Stats, float]:
     "cont1" (transitions, per rank); each model module maps them onto its parameters.
     """
     by_qd, by_rank, ll, _ = _run(lay, chain, False)
-    stats = {"attraction": (by_qd[0], by_qd[1]), "route": (by_qd[2], by_qd[3])}
+    stats = {"attraction": (by_qd[:, 0], by_qd[:, 1]), "route": (by_qd[:, 2], by_qd[:, 3])}
     for k, name in enumerate(RANK_DRAWS):
         stats[name] = (by_rank[2 * k + 1], by_rank[2 * k])
     return stats, lay.weighted_sum(ll)

@@ -20,12 +20,23 @@ builds the partition where it will stay. `client` is a dask.distributed Client, 
 address ("tcp://host:8786": any cluster), or None for a LocalCluster of two single-threaded
 workers in this process, closed again after the fit. Plain EM only: SQUAREM would need the
 per-qd parameters on the client.
+
+A lost worker does not end the fit. Every partition's state is a chain of tasks that Dask
+knows how to recompute: from the Parquet reads, or, for sessions from the client, from a task
+that carries the partition itself (not a scattered copy, which would die with its worker).
+Tasks prefer their partition's worker but may run elsewhere, so when a worker goes, the
+scheduler re-runs the lost partitions' chains on the remaining workers, the same arithmetic
+on the same inputs: the fit ends with the parameters it would have had. Each lost worker is
+named in a warning (logging, logger "em.distributed"), and later iterations place the
+partitions on the workers that remain.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -43,6 +54,8 @@ from em.layout import Layout
 from em.loop import Steps, iterate
 from em.model import Params, Stats
 from em.partition import Partition, Rows, build, deal, kinds_of, split
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +117,11 @@ def _read(path: str, groups: list[int], n_parts: int) -> list[Rows]:
             for part in pieces]
 
 
+def _hold(partition: Partition) -> Partition:
+    """A partition sent from the client inside a task, so that Dask can rebuild it."""
+    return partition
+
+
 def _gather(path: str, part: int, n_parts: int, deduplicate: bool, *pieces: Rows) -> Partition:
     vocabulary, _ = parquet_header(path)
     return build(list(pieces), vocabulary, part, n_parts, deduplicate)
@@ -132,7 +150,7 @@ def _partitions_from_parquet(client, path: str, workers: list[str], n_parts: int
     groups = np.array_split(np.arange(sizes.size), len(workers))
     reads = [
         client.submit(_read, path, [int(g) for g in share], n_parts, workers=[worker],
-                      pure=False)
+                      allow_other_workers=True, pure=False)
         for share, worker in zip(groups, workers, strict=True)
         if share.size
     ]
@@ -141,17 +159,47 @@ def _partitions_from_parquet(client, path: str, workers: list[str], n_parts: int
         pieces = [client.submit(getitem, read, part, pure=False) for read in reads]
         futures.append(client.submit(_gather, path, part, n_parts, deduplicate, *pieces,
                                      workers=[workers[part % len(workers)]],
-                                     allow_other_workers=False, pure=False))
+                                     allow_other_workers=True, pure=False))
     return futures
 
 
-def _remote_estep(client, states: list, workers: list[str], prior, shared: Params):
-    """The loop's E-step: one _step task per partition, on its worker; reports added up."""
+def _partitions_from_client(client, data: Sessions, workers: list[str], n_parts: int,
+                            deduplicate: bool) -> list:
+    futures = []
+    with warnings.catch_warnings():
+        # The partitions travel inside their tasks on purpose (module docstring): Dask's
+        # advice to scatter them instead would make them unrecoverable.
+        warnings.filterwarnings("ignore", message=".*[Ll]arge graph.*")
+        for i, p in enumerate(split(data, n_parts, deduplicate)):
+            futures.append(client.submit(_hold, p, workers=[workers[i % len(workers)]],
+                                         allow_other_workers=True, pure=False))
+    return futures
+
+
+def _check_workers(client, workers: list[str], lost: list[str]) -> None:
+    """Name every worker of `workers` that has left the cluster, add it to `lost`, and keep
+    only the others in `workers`."""
+    alive = set(client.nthreads())
+    gone = [w for w in workers if w not in alive]
+    for worker in gone:
+        log.warning("dask worker %s was lost; its partitions are recomputed on the remaining "
+                    "workers (%d left)", worker, len(alive))
+    if gone:
+        lost += gone
+        workers[:] = sorted(alive)
+
+
+def _remote_estep(client, states: list, workers: list[str], lost: list[str], prior,
+                  shared: Params):
+    """The loop's E-step: one _step task per partition, preferably on its worker; reports
+    added up. A worker lost meanwhile is named, and its work recomputed (module docstring)."""
+    _check_workers(client, workers, lost)
     for part, state in enumerate(states):
         states[part] = client.submit(_step, state, shared, prior,
                                      workers=[workers[part % len(workers)]],
-                                     allow_other_workers=False, pure=False)
+                                     allow_other_workers=True, pure=False)
     reports = client.gather([client.submit(attrgetter("report"), s) for s in states])
+    _check_workers(client, workers, lost)
     totals: Stats = {}
     loglik = 0.0
     for stats, part_loglik in reports:
@@ -175,8 +223,9 @@ def fit(
     deduplicate: bool = True,
 ) -> Fit:
     """Fit `model` by EM on a Dask cluster (module docstring); every parameter starts at 0.5
-    as in em.fit. settings: partitions, workers, distinct_sessions, setup_seconds (dealing
-    the log and building the partitions, part of every `seconds` in history)."""
+    as in em.fit. settings: partitions, workers (at the start), lost_workers (addresses of
+    those lost during the fit), distinct_sessions, setup_seconds (dealing the log and building
+    the partitions, part of every `seconds` in history)."""
     spec = engine.get_model(model)
     per_qd = frozenset(k for k, kind in kinds_of(spec.parameters).items() if kind == "qd")
     prior = engine.check_prior(prior)
@@ -186,20 +235,18 @@ def fit(
         raise ValueError("cannot fit a click model to zero sessions")
     with _connected(client) as client:
         workers = sorted(client.scheduler_info()["workers"])
-        n_parts = n_partitions or len(workers)
+        n_workers, lost = len(workers), []
+        n_parts = n_partitions or n_workers
         compile_seconds = max(client.run(_warm, model).values())
         start = time.perf_counter()
         if isinstance(data, Sessions):
-            parts = [
-                client.scatter(p, workers=[workers[i % len(workers)]])
-                for i, p in enumerate(split(data, n_parts, deduplicate))
-            ]
+            parts = _partitions_from_client(client, data, workers, n_parts, deduplicate)
         else:
             parts = _partitions_from_parquet(client, os.fspath(data), workers, n_parts,
                                              deduplicate)
         states = [
             client.submit(_start, p, model, workers=[workers[i % len(workers)]],
-                          allow_other_workers=False, pure=False)
+                          allow_other_workers=True, pure=False)
             for i, p in enumerate(parts)
         ]
         del parts
@@ -211,7 +258,7 @@ def fit(
             if name not in per_qd
         }
         steps = Steps(
-            estep=partial(_remote_estep, client, states, workers, prior),
+            estep=partial(_remote_estep, client, states, workers, lost, prior),
             mstep=partial(engine.mstep, prior=prior),
             log_prior=partial(catalogue.log_prior, prior=prior),
             n_impressions=sum(n for n, _ in counts),
@@ -224,7 +271,8 @@ def fit(
         "tol": tol,
         "init": "0.5",
         "partitions": n_parts,
-        "workers": len(workers),
+        "workers": n_workers,
+        "lost_workers": lost,
         "distinct_sessions": int(sum(n for _, n in counts)),
         "setup_seconds": setup_seconds,
     }

@@ -15,6 +15,8 @@ takes the prior's mode. EM never decreases J; the loop (em/loop.py) stops when J
 less than `tol` per impression or after `max_iter` iterations. history[i] holds the objective
 after iteration i + 1 and the seconds since the fit started, Numba compilation excluded: that
 is timed separately (compile_seconds) by running every kernel once on a single session first.
+With prior="empirical" the prior is itself fitted (em/empirical.py; clicklog.priors defines
+the objective, normalising constants included, and which families are learned).
 `accelerate=True` runs the same steps under SQUAREM (em/squarem.py): the same optimum in fewer
 E-steps. A Parquet path instead of Sessions is fitted by streaming (em/stream.py).
 """
@@ -24,22 +26,29 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
 
-from clicklog import catalogue
-from clicklog.fit import Fit
+from clicklog import catalogue, defaults, network, priors
+from clicklog.fit import Callback, Fit, FitVocabulary
 from clicklog.sessions import Sessions
 from em import ccm, cm, ctr, dbn, dcm, pbm, ubm
+from em.empirical import Empirical
 from em.layout import layout
 from em.loop import Run, Steps, iterate
 from em.model import Hidden, Model, Params, Stats
+from em.sources import regressions as function_sources
+from em.sources import warm_up
 from em.squarem import iterate_squarem
 from em.vision import VISION_MODELS
-from em.vision import regressions as vision_regressions
 
 EPS = 1e-6
+
+# A prior as the engine applies it: one pair for every parameter, none, or (a fitted
+# empirical prior) a pair per parameter name.
+Prior = tuple[float, float] | Mapping[str, tuple[float, float]] | None
 
 MODELS: dict[str, Model] = {
     "gctr": ctr.GCTR,
@@ -70,9 +79,16 @@ def get_model(model: str) -> Model:
 
 def check_prior(prior: tuple[float, float] | None) -> tuple[float, float] | None:
     """The prior as two floats. Beta(a, b) needs a, b >= 1: below 1 the log prior is convex
-    near 0 or 1 and the closed-form M-step would no longer maximise."""
+    near 0 or 1 and the closed-form M-step would no longer maximise. "empirical" is fitted by
+    em.fit on sessions in memory only; every other caller (streamed, distributed EM) gets a
+    ValueError saying so."""
     if prior is None:
         return None
+    if priors.is_empirical(prior):
+        raise ValueError(
+            "prior='empirical' is fitted in memory only (em.fit with Sessions, no SQUAREM): "
+            "streamed, distributed and accelerated EM take a fixed prior (a, b) or None"
+        )
     a, b = (float(v) for v in prior)
     if not (1.0 <= a < np.inf and 1.0 <= b < np.inf):
         raise ValueError(f"EM needs prior None or Beta(a, b) with a, b >= 1; got {prior!r}")
@@ -82,7 +98,8 @@ def check_prior(prior: tuple[float, float] | None) -> tuple[float, float] | None
 def map_update(
     s1: np.ndarray, t: np.ndarray, prior: tuple[float, float] | None
 ) -> np.ndarray:
-    """MAP of a Beta(a, b)-prior Bernoulli probability from S1 successes in T trials."""
+    """MAP of a Beta(a, b)-prior Bernoulli probability from S1 successes in T trials (the
+    maximiser for a, b >= 1, which check_prior and clicklog.priors.fit_beta guarantee)."""
     a, b = prior if prior is not None else (1.0, 1.0)
     num = np.asarray(s1, np.float64) + (a - 1.0)
     den = np.asarray(t, np.float64) + (a + b - 2.0)
@@ -121,7 +138,7 @@ def check_compatible(params: Params, sessions: Sessions) -> Sessions:
     return sessions
 
 
-def _log_prior(params: Params, prior: tuple[float, float] | None, free: Collection[str]) -> float:
+def _log_prior(params: Params, prior: Prior, free: Collection[str]) -> float:
     """catalogue.log_prior of every parameter but the `free` ones (a network's output)."""
     return catalogue.log_prior({k: v for k, v in params.items() if k not in free}, prior)
 
@@ -129,7 +146,7 @@ def _log_prior(params: Params, prior: tuple[float, float] | None, free: Collecti
 def objective(
     spec: Model,
     params: Params,
-    prior: tuple[float, float] | None,
+    prior: Prior,
     sessions: Sessions,
     free: Collection[str] = (),
 ) -> float:
@@ -153,10 +170,12 @@ def compile_kernels(spec: Model, params: Params, sessions: Sessions) -> float:
     return time.perf_counter() - start
 
 
-def mstep(stats: Stats, prior: tuple[float, float] | None, regressions: Mapping = {}) -> Params:
-    """Every parameter's MAP update, or its network's fit for the `regressions` ones."""
+def mstep(stats: Stats, prior: Prior, regressions: Mapping = {}) -> Params:
+    """Every parameter's MAP update under its prior (one pair for all, or a dict per
+    parameter: clicklog.priors.prior_of), or its network's fit for the `regressions` ones."""
     return {
-        name: regressions[name](s1, t) if name in regressions else map_update(s1, t, prior)
+        name: regressions[name](s1, t) if name in regressions
+        else map_update(s1, t, priors.prior_of(prior, name))
         for name, (s1, t) in stats.items()
     }
 
@@ -183,12 +202,14 @@ def run(
 def assemble(
     model: str,
     result: Run,
-    prior: tuple[float, float] | None,
+    prior: Prior,
     compile_seconds: float,
     settings: dict,
     free: Collection[str] = (),
+    vocabulary: FitVocabulary | None = None,
 ) -> Fit:
-    """The Fit of an EM run: predictors and objective of `model` at the run's parameters."""
+    """The Fit of an EM run: predictors and objective of `model` at the run's parameters, in
+    `vocabulary` (the training sessions' one)."""
     spec = get_model(model)
     params = result.params
     return Fit(
@@ -204,51 +225,71 @@ def assemble(
         compile_seconds=compile_seconds,
         converged=result.converged,
         settings={"initial_objective": result.initial, "esteps": result.esteps, **settings},
+        vocabulary=vocabulary,
     )
 
 
 def fit(
     model: str,
     sessions: Sessions | str | os.PathLike,
-    prior: tuple[float, float] | None = (2.0, 2.0),
-    max_iter: int = 50,
-    tol: float = 1e-7,
+    prior: tuple[float, float] | str | None = (2.0, 2.0),
+    max_iter: int = defaults.MAX_ITER,
+    tol: float = defaults.TOL,
     init: dict[str, float | np.ndarray] | None = None,
     vision: str = "per-doc",
     seed: int = 0,
     accelerate: bool = False,
+    sources: Mapping[str, str | Mapping] | None = None,
+    callback: Callback | None = None,
 ) -> Fit:
     """Fit `model` to `sessions` by exact EM on the shared objective; see the module docstring.
 
     sessions: in memory, or the path of a clickfit Parquet file, fitted by streaming with
     bounded memory (em/stream.py; the vision models need sessions in memory).
-    prior: Beta(a, b) on every probability parameter, None for maximum likelihood.
+    prior: Beta(a, b) on every probability parameter, None for maximum likelihood, or
+    "empirical": one Beta per qd-keyed family learned by type-II maximum likelihood in every
+    M-step (em/empirical.py, clicklog.priors), in fit.prior as a dict per parameter and in
+    settings["learned_prior"]; in memory only (not streamed, not with accelerate).
     tol: stop when the per-impression objective changes by less than this.
     init: starting values by parameter name (default 0.5 everywhere, as the gradient engine).
-    vision (vision models): "per-doc" for one sigma_d per document (standard EM), "mlp" for
-    regression-based EM (em/mlp.py; sigma_d from document features, no prior on it; seed: the
-    network's starting weights, in settings["vision_network"] after the fit).
-    accelerate: SQUAREM (em/squarem.py; not with vision="mlp", whose network is no
-    probability table to extrapolate).
+    sources: parameter name -> "table" (default), "linear", "mlp" or an options dict
+    (clicklog.network.parse): a function source is a function of its keys' features fitted
+    in every M-step (regression-based EM, em/sources.py; no prior on it; seed: its starting
+    weights, in settings[f"{name}_network"] after the fit).
+    vision (vision models): "per-doc" (a table) or "mlp", the same as sources={"vision": "mlp"}.
+    accelerate: SQUAREM (em/squarem.py; not with a function source, which is no probability
+    table to extrapolate).
+    callback: called with each history entry (iteration, seconds, objective) as it is made.
+    Defaults of max_iter and tol: clicklog.defaults, shared with gradient.fit and the CLI.
     """
     if not isinstance(sessions, Sessions):
+        if sources or vision != "per-doc":
+            raise ValueError("function sources need the sessions in memory, not a Parquet path")
         # em.stream builds on this module, so it can only be imported once this one is.
         from em.stream import fit_parquet
 
         return fit_parquet(
             model, sessions, prior=prior, max_iter=max_iter, tol=tol, init=init,
-            accelerate=accelerate,
+            accelerate=accelerate, callback=callback,
         )
     spec = get_model(model)
-    prior = check_prior(prior)
+    empirical = priors.is_empirical(prior)
+    if empirical and accelerate:
+        raise ValueError("prior='empirical' re-estimates the prior every M-step, which SQUAREM "
+                         "cannot extrapolate: use accelerate=False")
+    prior = None if empirical else check_prior(prior)
     if sessions.n == 0:
         raise ValueError("cannot fit a click model to zero sessions")
     check_iterations(max_iter)
     params = initial_params(spec.parameters, sessions, init)
-    regressions = vision_regressions(spec.parameters, sessions, vision, seed)
+    sources = network.with_vision(spec.parameters, sources, vision)
+    regressions = function_sources(spec.parameters, sessions, sources, seed)
     if accelerate and regressions:
-        raise ValueError("accelerate=True cannot extrapolate a network; use vision='per-doc'")
+        raise ValueError("accelerate=True cannot extrapolate a function source; use tables")
     compile_seconds = compile_kernels(spec, params, sessions)
+    if regressions:
+        # The solvers compile for the keys with trials, which the first E-step shows.
+        compile_seconds += warm_up(regressions, spec.estep(layout(sessions), params)[0])
 
     start = time.perf_counter()
     lay = layout(sessions)
@@ -257,8 +298,14 @@ def fit(
         mstep=partial(mstep, prior=prior, regressions=regressions),
         log_prior=partial(_log_prior, prior=prior, free=regressions),
         n_impressions=lay.n_impressions,
+        callback=callback,
     )
-    result = run(steps, params, max_iter, tol, spec.closed_form, start, accelerate)
+    if empirical:
+        steps, state = _empirical_steps(steps, model, spec, sessions, regressions)
+    closed_form = spec.closed_form and not regressions
+    result = run(steps, params, max_iter, tol, closed_form, start, accelerate)
+    if empirical:
+        prior = dict(state.priors)
     settings = {
         "max_iter": max_iter,
         "tol": tol,
@@ -267,8 +314,31 @@ def fit(
         "chunks": int(lay.starts.size - 1),
         **({"vision": vision} if spec.parameters in VISION_MODELS else {}),
         **{f"{name}_network": r.weights for name, r in regressions.items()},
+        **({"sources": {k: r.spec.describe() for k, r in regressions.items()}}
+           if regressions else {}),
+        **(_empirical_settings(state) if empirical else {}),
     }
-    return assemble(model, result, prior, compile_seconds, settings, free=regressions)
+    return assemble(model, result, prior, compile_seconds, settings, free=regressions,
+                    vocabulary=FitVocabulary.of(sessions))
+
+
+def _empirical_steps(
+    steps: Steps, model: str, spec: Model, sessions: Sessions, free: Collection[str]
+) -> tuple[Steps, Empirical]:
+    """`steps` with the prior re-estimated in every M-step (em/empirical.py)."""
+    state = Empirical(model, spec, sessions, tuple(free))
+    regressions = steps.mstep.keywords["regressions"]
+    return replace(
+        steps,
+        estep=state.remembering(steps.estep),
+        mstep=lambda stats: mstep(stats, state.update(stats), regressions),
+        log_prior=lambda params: _log_prior(params, state.priors, free),
+    ), state
+
+
+def _empirical_settings(state: Empirical) -> dict:
+    return {"prior": priors.EMPIRICAL,
+            "learned_prior": {name: list(state.priors[name]) for name in state.learned}}
 
 
 def posteriors(model: str, params: Params, sessions: Sessions) -> Hidden:

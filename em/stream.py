@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clicklog import catalogue
-from clicklog.fit import Fit
+from clicklog import catalogue, defaults
+from clicklog.fit import Callback, Fit, FitVocabulary
 from clicklog.io_parquet import iter_parquet, parquet_header
 from clicklog.sessions import Sessions
 from em import engine
@@ -131,10 +131,11 @@ def fit_parquet(
     model: str,
     path: str | os.PathLike,
     prior: tuple[float, float] | None = (2.0, 2.0),
-    max_iter: int = 50,
-    tol: float = 1e-7,
+    max_iter: int = defaults.MAX_ITER,
+    tol: float = defaults.TOL,
     init: dict[str, float | np.ndarray] | None = None,
     accelerate: bool = False,
+    callback: Callback | None = None,
     partition_sessions: int = PARTITION_SESSIONS,
     deduplicate: bool = True,
     scratch: str | os.PathLike | None = None,
@@ -165,6 +166,7 @@ def fit_parquet(
             mstep=partial(engine.mstep, prior=prior),
             log_prior=partial(catalogue.log_prior, prior=prior),
             n_impressions=store.n_impressions,
+            callback=callback,
         )
         result = engine.run(steps, params, max_iter, tol, spec.closed_form, start, accelerate)
     settings = {
@@ -178,4 +180,5 @@ def fit_parquet(
         "distinct_sessions": store.distinct,
         "prepare_seconds": prepared,
     }
-    return engine.assemble(model, result, prior, compile_seconds, settings)
+    return engine.assemble(model, result, prior, compile_seconds, settings,
+                           vocabulary=FitVocabulary.of(vocabulary))

@@ -35,8 +35,9 @@ after a skip
 Every rank is one trial of attraction and of examination; vision has P(V drawn | c) trials.
 sigma_d is a document's: its statistics are gathered per qd pair (query-ordered chunks keep
 those collision-free) and summed into the pair's document. M-step: the Beta MAP update of
-em/engine.py (standard EM, per document), or with vision="mlp" a network on the document
-features fitted to the same statistics (regression-based EM, em/mlp.py).
+em/engine.py (standard EM, per document), or with sources={"vision": "mlp"} (alias
+vision="mlp") a function of the document features fitted to the same statistics
+(regression-based EM, em/sources.py), as any parameter with a function source.
 
 With sigma_d = 0 the "-2" models are exactly PBM and UBM (V never fires); with sigma_d = 1 the
 "-1" models are. Relevance is attraction.
@@ -44,20 +45,16 @@ With sigma_d = 0 the "-2" models are exactly PBM and UBM (V never fires); with s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from numba import njit, prange
 
-from clicklog import catalogue, vision_network
+from clicklog import catalogue
 from clicklog.sessions import Sessions
 from em.layout import Layout, layout, prange_only, session_arrays
-from em.mlp import Regression
 from em.model import Hidden, Model, Params, Stats, by_qd
 
 ROWS = 5
 ROW_P, ROW_V_DRAWN, ROW_V, ROW_E, ROW_A = range(ROWS)
-VISION_MODES = ("per-doc", "mlp")
 
 
 @njit(cache=True)
@@ -231,18 +228,3 @@ def _model(name: str) -> Model:
 
 VISION_MODELS: dict[str, Model] = {name: _model(name) for name in catalogue.VISION_MODELS}
 
-
-def regressions(
-    model: str, sessions: Sessions, vision: str, seed: int
-) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    """Parameters whose M-step is not the Beta MAP update: {} for vision="per-doc" (standard
-    EM), {"vision": network M-step} for vision="mlp" (regression-based EM)."""
-    if vision not in VISION_MODES:
-        raise ValueError(f"vision must be one of {VISION_MODES}, got {vision!r}")
-    if vision == "per-doc":
-        return {}
-    if model not in VISION_MODELS:
-        raise ValueError(f"vision='mlp' applies to the vision models "
-                         f"{', '.join(VISION_MODELS)}, not {model!r}")
-    return {"vision": Regression(vision_network.document_features(sessions.doc_features, model),
-                                 seed)}

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 from jax import lax
 
+from clicklog.fit import Callback, History
 from clicklog.sessions import Sessions
 from gradient.batch import padded_rows, to_batch
 from gradient.objective import Prior, log_likelihood, loss
@@ -113,6 +114,7 @@ def minimise(
     patience: int,
     min_delta: float,
     rng: np.random.Generator,
+    callback: Callback | None = None,
 ) -> Result:
     """Adam over shuffled minibatches of `train`; with `validation`, keep the parameters of the
     best epoch and stop after more than `patience` epochs without an improvement > min_delta.
@@ -143,7 +145,7 @@ def minimise(
         held_out = _log_likelihood.lower(theta, val_data, model=model).compile()
     compile_seconds = time.perf_counter() - started
 
-    history: list[dict] = []
+    history = History(callback)
     stopping = EarlyStopping(patience, min_delta, theta)
     converged = False
     clock = 0.0

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from clicklog import vision_network
+from clicklog import network
 from clicklog.sessions import Sessions
 
 BLOCK = 4096
@@ -25,9 +25,10 @@ class Batch(NamedTuple):
     mask: jax.Array  # bool [B, K], True at real ranks
     weight: jax.Array  # float [B], 0 on padding rows
     doc: jax.Array  # int32 [B, K], the document (vision bias); padding reads document 0
-    # Standardised document features [n_docs, F] (clicklog.vision_network), or None: one
-    # table for the whole log, not a per-session field, so `rows` leaves it whole.
-    features: jax.Array | None = None
+    # Standardised key features by kind of key ("qd": [n_qd, F], "doc": [n_docs, F];
+    # clicklog.network), for function sources (gradient/sources.py): tables for the whole
+    # log, not per-session fields, so `rows` leaves them whole.
+    features: dict[str, jax.Array] | None = None
 
     def rows(self, index: jax.Array) -> Batch:
         """The sessions at `index` (a minibatch), with the same document features."""
@@ -64,9 +65,11 @@ def to_batch(sessions: Sessions, rows: int, dtype: str) -> Batch:
         mask=jnp.asarray(mask),
         weight=jnp.asarray(weight, dtype=dtype),
         doc=jnp.asarray(doc),
-        features=None if sessions.doc_features is None else jnp.asarray(
-            vision_network.standardise(sessions.doc_features), dtype=dtype
-        ),
+        features={
+            kind: jnp.asarray(network.standardise(table), dtype=dtype)
+            for kind, table in (("qd", sessions.qd_features), ("doc", sessions.doc_features))
+            if table is not None
+        },
     )
 
 

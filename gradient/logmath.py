@@ -47,6 +47,15 @@ def log1mexp(x: jax.Array) -> jax.Array:
     return jnp.log(-jnp.expm1(x))
 
 
+def logaddexp_inf(x: jax.Array, y: jax.Array) -> jax.Array:
+    """jnp.logaddexp(x, y), whose gradient is finite also where x = y = -inf (there JAX's own
+    rule gives NaN: both sides are log 0, a state the cascade filter reaches whenever its
+    non-examination probability and 1 - t0 are both exactly 0)."""
+    both = (x == -jnp.inf) & (y == -jnp.inf)
+    value = jnp.logaddexp(jnp.where(both, 0.0, x), jnp.where(both, 0.0, y))
+    return jnp.where(both, -jnp.inf, value)
+
+
 def probabilities(logit: np.ndarray) -> np.ndarray:
     """sigmoid(logit) as float64 numpy, held inside [EPS, 1 - EPS] like log_prob_pair."""
     x = np.clip(np.asarray(logit, dtype=np.float64), -LOGIT_BOUND, LOGIT_BOUND)

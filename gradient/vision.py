@@ -11,8 +11,8 @@ r, 0 without one) with a vision draw V_r ~ Bern(sigma_d) of the shown document d
 
 and A_r ~ Bern(alpha_qd), all independent.
 Parameters: `attraction` alpha_qd [n_qd], `examination` gamma [K] (vPBM) or [K, K] (vUBM),
-`vision` sigma_d: one logit per document [n_docs], or (vision="mlp") the weights of the feature
-network of gradient/mlp.py, trained end to end.
+`vision` sigma_d: one logit per document [n_docs] (with a function source, e.g. vision="mlp",
+gradient/sources.py turns the network into these logits before the model sees them).
 Click probabilities:
 
     P(C_r = 1 | c_<r) = alpha_qd(r) * e(gamma[r, j_r(c_<r)], sigma_d(r))
@@ -29,23 +29,16 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from clicklog import catalogue, vision_network
-from clicklog.sessions import Sessions
-from gradient import mlp, ubm
+from gradient import ubm
 from gradient.batch import Batch
 from gradient.clicks import LogProbs, independent
-from gradient.logmath import log1mexp, log_prob_pair, log_prob_pair_at, probabilities
-
-VISION_MODES = ("per-doc", "mlp")
+from gradient.logmath import log1mexp, log_prob_pair, log_prob_pair_at
 
 
 def _vision(theta: dict, batch: Batch) -> tuple[jax.Array, jax.Array]:
     """(log sigma_d, log(1 - sigma_d)) of the document at every rank, [B, K]."""
-    value = theta["vision"]
-    logit = mlp.logits(value, batch.features) if mlp.is_network(value) else value
-    return log_prob_pair_at(logit, batch.doc)
+    return log_prob_pair_at(theta["vision"], batch.doc)
 
 
 def _log_examined(log_g, log_ng, log_s, log_ns, variant: int) -> jax.Array:
@@ -84,29 +77,3 @@ vpbm2 = _model(by_last=False, variant=2)
 vubm1 = _model(by_last=True, variant=1)
 vubm2 = _model(by_last=True, variant=2)
 
-
-def network_start(
-    model: str, sessions: Sessions, vision: str, seed: int, start: dict[str, np.ndarray]
-) -> dict:
-    """Starting parameters: `start` as is for vision="per-doc"; for vision="mlp" the vision
-    logits replaced by the network's seeded starting weights (every sigma_d then 1/2)."""
-    if vision not in VISION_MODES:
-        raise ValueError(f"vision must be one of {VISION_MODES}, got {vision!r}")
-    if vision == "per-doc":
-        return start
-    if model not in catalogue.VISION_MODELS:
-        raise ValueError(f"vision='mlp' applies to the vision models "
-                         f"{', '.join(catalogue.VISION_MODELS)}, not {model!r}")
-    features = vision_network.document_features(sessions.doc_features, model)
-    return {**start, "vision": mlp.initial(features.shape[1], seed)}
-
-
-def to_params(theta: dict, sessions: Sessions) -> dict[str, np.ndarray]:
-    """Fitted logits (numpy) as probabilities; a network gives sigma_d of every document of
-    the sessions' vocabulary from its features, seen in training or not."""
-    params = {}
-    for name, value in theta.items():
-        if mlp.is_network(value):
-            value = mlp.logits(value, vision_network.standardise(sessions.doc_features), np)
-        params[name] = probabilities(value)
-    return params

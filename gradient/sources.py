@@ -1,0 +1,95 @@
+"""Parameter sources in the gradient engine: a function of features trained end to end.
+
+DESIGN.md section 9. A parameter with a function source ("linear" or "mlp",
+clicklog.network) is, in the parameter pytree, a `Network`: the function's weights, from the
+same seeded starting point as regression-based EM's (em/sources.py), with its activation as
+static data. Before a model's log-probabilities are computed, `tables` replaces every Network
+by its logits over all of its keys' standardised features (Batch.features, by the kind of key:
+"qd" or "doc"), so the ten models and the vision family see a table of logits whatever the
+source, and the optimiser moves the weights with every other parameter on the shared
+objective. Weights carry no prior (gradient.objective.log_prior skips networks); the Beta
+prior covers the tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from clicklog import catalogue, network
+from clicklog.sessions import Sessions
+from gradient.logmath import probabilities
+
+
+@jax.tree_util.register_pytree_node_class
+class Network:
+    """A function source's weights (the pytree's leaves) and activation (static)."""
+
+    def __init__(self, weights: Mapping, activation: str = "tanh") -> None:
+        self.weights = dict(weights)
+        self.activation = activation
+
+    def tree_flatten(self):
+        return (self.weights,), self.activation
+
+    @classmethod
+    def tree_unflatten(cls, activation, children):
+        return cls(children[0], activation)
+
+    def logits(self, x, xp=jnp):
+        return network.logits(self.weights, x, self.activation, xp)
+
+
+def is_network(value: object) -> bool:
+    """Whether a parameter pytree entry is a function's weights rather than a table of logits."""
+    return isinstance(value, Network)
+
+
+def start(
+    model: str, sessions: Sessions, sources: Mapping | None, seed: int,
+    logits: dict[str, np.ndarray],
+) -> dict:
+    """Starting parameters: the table `logits`, with every function source's entry replaced
+    by its seeded starting network (every probability then 1/2)."""
+    theta = dict(logits)
+    for name, spec in network.parse_all(model, sources).items():
+        if spec.target != "soft":
+            raise ValueError(
+                f"target={spec.target!r} is an EM M-step option; the gradient engine trains "
+                f"{name!r} end to end on the objective"
+            )
+        features = network.key_features(sessions, model, name)
+        theta[name] = Network(
+            network.initial_weights(features.shape[1], seed, spec.hidden), spec.activation
+        )
+    return theta
+
+
+def tables(theta: dict, features: Mapping[str, jax.Array], model: str) -> dict:
+    """`theta` with every Network replaced by its logits over its keys' features."""
+    kinds = catalogue.parameters(model)
+    return {
+        name: value.logits(features[kinds[name]]) if is_network(value) else value
+        for name, value in theta.items()
+    }
+
+
+def to_params(theta: dict, sessions: Sessions, model: str) -> dict[str, np.ndarray]:
+    """Fitted logits (numpy) as probabilities; a network gives the probability of every key of
+    the sessions' vocabulary from its features, seen in training or not."""
+    params = {}
+    for name, value in theta.items():
+        if is_network(value):
+            features = network.key_features(sessions, model, name)
+            value = value.logits(network.standardise(features), np)
+        params[name] = probabilities(value)
+    return params
+
+
+def describe(theta: dict) -> dict:
+    """settings entries of a fit: each network's weights (numpy) under f"{name}_network"."""
+    return {f"{name}_network": dict(value.weights) for name, value in theta.items()
+            if is_network(value)}
