@@ -1,14 +1,21 @@
 """`clickfit data`: look at a click log and convert it between formats.
 
-    clickfit data stats PATH [--format F] [--json]
-    clickfit data convert IN OUT [--from F] [--to F] [--dedup]
+    clickfit data stats PATH [--format F] [--json] [LOG OPTIONS]
+    clickfit data convert IN OUT [--from F] [--to F] [--dedup] [LOG OPTIONS]
+
+LOG OPTIONS (any command that reads a log takes them, through `add_log_arguments` and
+`log_options`): --columns session_id=session,query=query_text,doc=product_id,rank=position,
+click=clicked[,weight=w] names a long log's own columns; --rank-base 0|1|auto (default auto:
+detected, and reported); --qd-features / --bias-features take feature columns, a comma list of
+names or a prefix ending in "*" (feat_*).
 
 `stats` reports what a fit would see: sessions (rows and total weight), queries, documents,
 query-document pairs, results per page, clicks and click-through rate per rank (1-based),
 queries and sessions per query-frequency bucket of the vision-bias paper's Table 1 (a query's
 frequency is its weighted number of sessions in this file; buckets are the half-open
 intervals [1, 10), [10, 30), [30, 100), [100, 500), [500, 2000), [2000, 10000),
-[10000, inf)), and the reader's counters: clicks dropped or merged while reading.
+[10000, inf)), the feature widths, and the reader's counters: clicks dropped or merged while
+reading, and for long logs the rank base used.
 """
 
 from __future__ import annotations
@@ -19,11 +26,10 @@ import json
 import numpy as np
 
 from benchmarks.metrics import FREQUENCY_LABELS, frequency_bucket, query_frequency
-from clicklog.dedup import dedup
-from clicklog.formats import FORMATS, WRITE_FORMATS
+from clicklog.formats import FORMATS, WRITE_FORMATS, format_from_name
 from clicklog.readers import read
 from clicklog.sessions import Sessions
-from clicklog.writers import write
+from clicklog.writers import left_out, write
 
 _REPORT_LABELS = {
     "lines": "lines read",
@@ -37,6 +43,69 @@ _REPORT_LABELS = {
 }
 
 
+def _columns(text: str) -> dict[str, str]:
+    """`session_id=session,query=query_text,...` as a dict (argparse type)."""
+    mapping = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        ours, eq, theirs = item.partition("=")
+        if not eq or not ours.strip() or not theirs.strip():
+            raise argparse.ArgumentTypeError(
+                f"expected NAME=COLUMN pairs separated by commas, got {item!r}"
+            )
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
+
+
+def _rank_base(text: str) -> int | str:
+    if text not in ("0", "1", "auto"):
+        raise argparse.ArgumentTypeError(f"expected 0, 1 or auto, got {text!r}")
+    return text if text == "auto" else int(text)
+
+
+def _feature_spec(text: str) -> list[str] | str:
+    """`f1,f2` (names) or `feat_*` (a prefix) as the readers take it."""
+    if text.endswith("*") and "," not in text:
+        return text[:-1]
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of reading a user's long log, for every command that reads one."""
+    group = parser.add_argument_group("reading a long log (CSV, TSV, long Parquet)")
+    group.add_argument(
+        "--columns",
+        type=_columns,
+        metavar="NAME=COLUMN,...",
+        help="the log's own column names: session_id=...,query=...,doc=...,rank=...,click=..."
+        "[,weight=...]; unnamed ones keep clickfit's names",
+    )
+    group.add_argument(
+        "--rank-base",
+        type=_rank_base,
+        metavar="{0,1,auto}",
+        help="the first rank's number (default: auto, detected from the smallest rank)",
+    )
+    group.add_argument(
+        "--qd-features",
+        type=_feature_spec,
+        metavar="COLUMNS",
+        help="query-document feature columns: f1,f2,... or a prefix such as feat_*",
+    )
+    group.add_argument(
+        "--bias-features",
+        type=_feature_spec,
+        metavar="COLUMNS",
+        help="per-impression (examination) feature columns: names or a prefix such as dev_*",
+    )
+
+
+def log_options(args: argparse.Namespace) -> dict:
+    """The keyword options of clicklog.read that `add_log_arguments`' options set (only the
+    ones given, so that other formats, which do not take them, read as before)."""
+    names = ("columns", "rank_base", "qd_features", "bias_features")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="inspect and convert click logs")
     commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
@@ -45,6 +114,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("path", help="a click log (format from the name or the content)")
     stats.add_argument("--format", choices=FORMATS, help="the input format (default: sniffed)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
+    add_log_arguments(stats)
     stats.set_defaults(func=run_stats)
 
     convert = commands.add_parser("convert", help="convert a click log to Parquet or TSV/CSV")
@@ -62,6 +132,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument(
         "--dedup", action="store_true", help="merge identical sessions into one weighted row"
     )
+    add_log_arguments(convert)
     convert.set_defaults(func=run_convert)
 
 
@@ -111,6 +182,10 @@ def describe(sessions: Sessions) -> dict:
             }
             for b, label in enumerate(FREQUENCY_LABELS)
         ],
+        "features": {
+            name: 0 if getattr(sessions, name) is None else int(getattr(sessions, name).shape[-1])
+            for name in ("qd_features", "bias_features", "doc_features")
+        },
         "read_report": None if report is None else report.as_dict(),
     }
 
@@ -148,23 +223,32 @@ def format_stats(stats: dict) -> str:
         f"  {b['bucket']:<12} {_fmt(b['queries']):>10} {_fmt(b['sessions']):>12}"
         for b in stats["query_frequency_buckets"]
     ]
+    widths = stats["features"]
+    if any(widths.values()):
+        out += ["", "  features   " + ", ".join(f"{name} {width}" for name, width in
+                                              widths.items() if width)]
     report = stats["read_report"]
     if report is not None:
         out += ["", f"  read report ({report['format']} reader, {report['path']})"]
         out += [f"  {label:<52} {_fmt(report[key]):>10}" for key, label in _REPORT_LABELS.items()]
+        if report.get("rank_base"):
+            out += [f"  {'rank base (number of the first rank)':<52} {report['rank_base']:>10}"]
     return "\n".join(out)
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    stats = describe(read(args.path, args.format))
+    stats = describe(read(args.path, args.format, **log_options(args)))
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
     return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    sessions = read(args.input, args.from_format)
+    sessions = read(args.input, args.from_format, **log_options(args))
     rows = sessions.n
     if args.dedup:
+        # Numba compiles the hashing kernel: only `convert --dedup` pays for importing it.
+        from clicklog.dedup import dedup
+
         sessions = dedup(sessions)
     write(sessions, args.output, args.to_format)
     merged = f", {rows:,} before deduplication" if args.dedup else ""
@@ -173,4 +257,8 @@ def run_convert(args: argparse.Namespace) -> int:
         f"wrote {sessions.n:,} sessions (total weight {_fmt(_number(sessions.total_weight))}"
         f"{merged}) to {args.output}; {dropped:,} clicks dropped while reading"
     )
+    format = args.to_format or format_from_name(args.output)
+    missing = left_out(sessions, format or "")
+    if missing:
+        print(f"not written (the {format} format has no place for them): {', '.join(missing)}")
     return 0

@@ -1,22 +1,34 @@
 """`clickfit fit`: fit one click model to a log and write relevance labels for learning to rank.
 
     clickfit fit --model M --engine E --data PATH --out PATH [--params PATH] [--format F]
-                 [--prior A B | --no-prior]
+                 [--prior A B | --prior empirical | --no-prior] [--source PARAM=KIND]
+                 [--save-model PATH]
+                 [--max-iter N] [--tol T]
+                 [--learning-rate R] [--batch-size B] [--epochs E] [--no-progress]
 
 --out gets one row per (query, document) pair shown in the log, grouped by query, most
 relevant first: `query`, `doc` (the log's original ids), `relevance` (the model's relevance
 estimate, `Fit.relevance` as the catalogue defines it: attraction, attraction * satisfaction
 for DBN/SDBN, the click rate for the CTR models; for RCTR the mean over the pair's
-impressions), `impressions` and `clicks` (weighted counts over the log's real ranks). CSV or
-TSV by the name's extension (.csv, else tab-separated), or Parquet (.parquet).
+impressions), `relevance_low` and `relevance_high` (a central 90% interval of the relevance
+under the Beta posterior of its parameters at the fit, benchmarks/intervals.py; Monte Carlo,
+seeded, for DBN/SDBN's product), `impressions` and `clicks` (weighted counts over the log's
+real ranks) and `examinations` (the pair's expected number of examinations at the fit). CSV,
+TSV or Parquet by the name's extension (.csv, .tsv, .parquet; any other is an error).
 
 --params gets every fitted parameter as JSON: per parameter what it is keyed on and its values
 (per-pair parameters with their query and document ids; per-rank ones in rank order, rank 1
 first; UBM's examination as rows r = rank, columns j = last clicked rank + 1, j = 0 for no click
 above), plus the model, engine, settings and training objective.
 
+--save-model writes the fitted model (clicklog.model_file: parameters by original ids, model,
+engine, prior, settings, clickfit version) for `clickfit predict` and em.load / gradient.load.
+
 The log is deduplicated before fitting (identical sessions become one weighted row); every
-engine honours weights, so the fit and the counts are those of the full log.
+engine honours weights, so the fit and the counts are those of the full log. The fit stops by
+the rule em.fit and gradient.fit use by default (clicklog.defaults; --max-iter, --tol), shows
+a progress bar once it runs for more than a second, and says on the terminal when it stopped
+without converging, and what to change.
 """
 
 from __future__ import annotations
@@ -31,9 +43,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import metrics
+from benchmarks import fit_options, metrics
 from benchmarks.bench import engines
-from clicklog import catalogue
+from benchmarks.data_commands import add_log_arguments, log_options
+from benchmarks.intervals import relevance_intervals
+from benchmarks.prior_option import add_prior_option
+from clicklog import catalogue, network
 from clicklog.atomic import atomic_path, atomic_write
 from clicklog.dedup import dedup
 from clicklog.fit import Fit
@@ -41,12 +56,25 @@ from clicklog.formats import FORMATS
 from clicklog.readers import read
 from clicklog.sessions import Sessions
 
-LABEL_COLUMNS = ("query", "doc", "relevance", "impressions", "clicks")
+LABEL_COLUMNS = ("query", "doc", "relevance", "relevance_low", "relevance_high", "impressions",
+                 "examinations", "clicks")
+TABLE_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+
+
+def table_format(path: str | os.PathLike, option: str = "--out") -> str:
+    """"csv", "tsv" or "parquet" from `path`'s extension; ValueError for any other."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_EXTENSIONS:
+        raise ValueError(f"{option} {os.fspath(path)}: unknown extension {suffix or '(none)'!r}; "
+                         f"use one of {', '.join(TABLE_EXTENSIONS)}")
+    return TABLE_EXTENSIONS[suffix]
 
 
 def labels(fit: Fit, sessions: Sessions) -> pd.DataFrame:
-    """Per shown (query, document) pair: ids, relevance, weighted impressions and clicks."""
+    """Per shown (query, document) pair: ids, relevance and its 90% interval, weighted
+    impressions, expected examinations and clicks."""
     relevance = metrics.per_qd(sessions, fit.relevance(sessions))
+    bounds = relevance_intervals(fit, sessions)
     impressions = metrics.qd_counts(sessions)
     mask = sessions.click & sessions.mask
     w = np.broadcast_to(sessions.weight.astype(np.float64)[:, None], mask.shape)[mask]
@@ -58,21 +86,24 @@ def labels(fit: Fit, sessions: Sessions) -> pd.DataFrame:
         "query": sessions.query_ids[sessions.qd_query[qd]],
         "doc": sessions.doc_ids[sessions.qd_doc[qd]],
         "relevance": relevance[qd],
+        "relevance_low": bounds["relevance_low"][qd],
+        "relevance_high": bounds["relevance_high"][qd],
         "impressions": impressions[qd],
+        "examinations": bounds["examinations"][qd],
         "clicks": clicks[qd],
     }, columns=LABEL_COLUMNS)
 
 
 def write_labels(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Atomically, as Parquet for a .parquet name, else CSV (.csv) or TSV."""
-    name = os.fspath(path).lower()
-    if name.endswith(".parquet"):
+    """Atomically, as Parquet (.parquet), CSV (.csv) or TSV (.tsv); ValueError for another
+    extension."""
+    kind = table_format(path)
+    if kind == "parquet":
         with atomic_path(path) as tmp:
             df.to_parquet(tmp, index=False)
         return
     with atomic_write(path) as f:
-        df.to_csv(f, sep="," if name.endswith(".csv") else "\t", index=False,
-                  float_format="%.10g")
+        df.to_csv(f, sep="," if kind == "csv" else "\t", index=False, float_format="%.10g")
 
 
 def parameters_json(fit: Fit, sessions: Sessions, engine: str, settings: dict) -> dict:
@@ -100,23 +131,42 @@ def parameters_json(fit: Fit, sessions: Sessions, engine: str, settings: dict) -
 
 
 def run(args: argparse.Namespace) -> int:
-    prior = None if args.no_prior else tuple(args.prior)
-    settings = engines.settings(args.engine, prior)
+    prior = None if args.no_prior else args.prior
+    settings = fit_options.cli_settings(args.engine, args, prior)
+    if args.source:
+        settings["sources"] = dict(args.source)
     if not engines.runs(args.engine, args.model):
         print(f"clickfit fit: {args.model} is fitted by the em engine only", file=sys.stderr)
         return 2
+    table_format(args.out)
     started = time.perf_counter()
-    sessions = dedup(read(args.data, args.format))
-    fit = engines.fit(args.engine, args.model, sessions, settings)
+    sessions = dedup(read(args.data, args.format, **log_options(args)))
+    with fit_options.progress(f"{args.model} {args.engine}", args.engine, settings,
+                              not args.no_progress) as callback:
+        fit = engines.fit(args.engine, args.model, sessions, settings, callback)
     write_labels(labels(fit, sessions), args.out)
     if args.params:
         with atomic_write(args.params) as f:
             json.dump(parameters_json(fit, sessions, args.engine, settings), f, indent=1)
+    if args.save_model:
+        fit.save(args.save_model, cli_engine=args.engine, data=os.fspath(args.data))
+    wrote = ", ".join(os.fspath(p) for p in (args.out, args.params, args.save_model) if p)
     print(f"clickfit fit: {args.model} by {args.engine} on {sessions.total_weight:,.0f} sessions "
-          f"({sessions.n:,} distinct), {fit.iterations} iterations, objective "
+          f"({sessions.n:,} distinct), {fit.iterations} iterations, "
+          f"{'converged' if fit.converged else 'NOT converged'}, objective "
           f"{fit.objective(sessions):.5f} nats per impression, "
-          f"{time.perf_counter() - started:.1f} s; wrote {args.out}", file=sys.stderr)
+          f"{time.perf_counter() - started:.1f} s; wrote {wrote}", file=sys.stderr)
+    advice = fit_options.not_converged(fit, args.engine, settings)
+    if advice:
+        print(f"clickfit fit: warning: {advice}", file=sys.stderr)
     return 0
+
+
+def source_argument(text: str) -> tuple[str, str]:
+    try:
+        return network.parse_assignment(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -130,10 +180,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="the engine (default: em)")
     p.add_argument("--data", required=True, type=Path, help="the click log to fit")
     p.add_argument("--format", choices=FORMATS, help="the log's format (default: sniffed)")
+    add_log_arguments(p)
     p.add_argument("--out", required=True, type=Path,
                    help="relevance labels: .csv, .tsv or .parquet")
     p.add_argument("--params", type=Path, help="also write every fitted parameter (JSON)")
-    p.add_argument("--prior", type=float, nargs=2, metavar=("A", "B"),
-                   default=engines.DEFAULT_PRIOR, help="Beta(A, B) prior (default: 2 2)")
-    p.add_argument("--no-prior", action="store_true", help="maximum likelihood, no prior")
+    p.add_argument("--save-model", type=Path, metavar="PATH",
+                   help="also save the fitted model (JSON) for `clickfit predict`")
+    add_prior_option(p, engines.DEFAULT_PRIOR)
+    p.add_argument("--source", action="append", default=[], type=source_argument,
+                   metavar="PARAM=KIND", help="a parameter as a function of its keys' features, "
+                   "KIND linear or mlp (e.g. attraction=mlp; repeatable; default: tables)")
+    fit_options.add_arguments(p)
     p.set_defaults(func=run)

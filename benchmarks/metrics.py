@@ -37,7 +37,6 @@ Metrics:
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -81,8 +80,11 @@ class BucketScores(NamedTuple):
 
 
 class TTest(NamedTuple):
+    """A paired t-test; `degenerate` when the data cannot carry one (paired_ttest)."""
+
     t: float
     p_value: float
+    degenerate: bool = False
 
 
 class RecoveryError(NamedTuple):
@@ -244,19 +246,21 @@ def paired_ttest(
 
     With d_i = a_i - b_i, N = sum w_i, mean = sum w_i d_i / N,
     s^2 = sum w_i (d_i - mean)^2 / (N - 1): t = mean / sqrt(s^2 / N) on N - 1 degrees of
-    freedom, which is scipy.stats.ttest_rel on the expanded log. When every difference is the
-    same there is no spread: t = 0, p = 1 if they are all 0, else t = +-inf, p = 0.
+    freedom, which is scipy.stats.ttest_rel on the expanded log.
+
+    Where that is undefined, a total weight N <= 1 (no degrees of freedom) or every difference
+    the same (no spread: one session, or a constant shift), the data say nothing about
+    significance, so the answer is t = 0, p = 1 with `degenerate` set: never a NaN, and never
+    the t = inf, p = 0 that would mark any change seen once as certain.
     """
     _require_sessions(sessions)
     d = _per_session_array(sessions, per_session_a, "per_session_a") - _per_session_array(
         sessions, per_session_b, "per_session_b"
     )
-    if np.all(d == d[0]):
-        return TTest(0.0, 1.0) if d[0] == 0 else TTest(math.copysign(math.inf, d[0]), 0.0)
     w = _weights(sessions)
     n = w.sum()
-    if n <= 1:
-        raise ValueError(f"a t-test needs a total session weight above 1, got {n}")
+    if n <= 1 or np.all(d == d[0]):
+        return TTest(0.0, 1.0, degenerate=True)
     mean = np.dot(w, d) / n
     variance = np.dot(w, (d - mean) ** 2) / (n - 1)
     t = float(mean / np.sqrt(variance / n))

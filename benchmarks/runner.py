@@ -17,18 +17,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import paper_clax
-from benchmarks.bench import cache, datasets, engines, record
+from benchmarks import interrupt, paper_clax
+from benchmarks.bench import cache, datasets, engines, features, ranking_report, record
 from benchmarks.bench.datasets import DatasetSpec
 from benchmarks.bench.engines import DEFAULT_PRIOR
 from benchmarks.bench.readme import provenance
 from benchmarks.bench.record import FitFunction, Job
 from benchmarks.bench.results import write_results
+from benchmarks.prior_option import add_prior_option
 from clicklog import catalogue
+from clicklog.paths import ENV_VAR, REPO_ROOT, YANDEX_SAMPLE
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_RESULTS = REPO / "results"
-DEFAULT_CACHE = REPO / ".cache" / "bench"
+# Relative to the working directory, never to the installed package (a wheel installs into
+# site-packages): `make bench` runs from the repository root and rewrites its results/.
+DEFAULT_RESULTS = Path("results")
+DEFAULT_CACHE = Path(".cache") / "bench"
 BENCH = "bench"
 
 
@@ -41,8 +45,11 @@ class Options:
     data_dir: str | None = None
     results_dir: Path = DEFAULT_RESULTS
     cache_dir: Path = DEFAULT_CACHE
-    prior: tuple[float, float] | None = DEFAULT_PRIOR
+    prior: tuple[float, float] | str | None = DEFAULT_PRIOR
     progress: bool = True
+    # Named on the command line: then a missing Yandex sample is an error, not a skip.
+    require_yandex: bool = False
+    require_ranking: bool = False
 
 
 @dataclass
@@ -102,7 +109,20 @@ def execute(
                 outcome.fits_cached += 1
             done[job.key] = rec
         outcome.results.append((job, done[job.key]))
+        interrupt.check(i, len(jobs))
     return outcome
+
+
+def yandex_location(data_dir: str | os.PathLike | None) -> Path:
+    """The folder clicklog.paths.yandex_sample_paths looks in for the sample: under --data,
+    else $CLICKFIT_DATA, else ../shared/data beside the repository."""
+    if data_dir:
+        root = Path(data_dir)
+    elif os.environ.get(ENV_VAR):
+        root = Path(os.environ[ENV_VAR])
+    else:
+        root = REPO_ROOT.parent / "shared" / "data"
+    return root / YANDEX_SAMPLE
 
 
 def command_line(options: Options) -> str:
@@ -117,6 +137,8 @@ def command_line(options: Options) -> str:
         words += ["--size", options.size]
     if options.prior is None:
         words.append("--no-prior")
+    elif isinstance(options.prior, str):
+        words += ["--prior", options.prior]
     elif tuple(options.prior) != defaults.prior:
         words += ["--prior", *(f"{v:g}" for v in options.prior)]
     return " ".join(words)
@@ -125,7 +147,8 @@ def command_line(options: Options) -> str:
 def _options_json(options: Options) -> dict:
     return {"models": list(options.models), "engines": list(options.engines),
             "datasets": list(options.datasets), "size": options.size,
-            "prior": None if options.prior is None else list(options.prior)}
+            "prior": options.prior if options.prior is None or isinstance(options.prior, str)
+            else list(options.prior)}
 
 
 def run_bench(options: Options, fit_fn: FitFunction = engines.fit) -> Outcome:
@@ -136,22 +159,31 @@ def run_bench(options: Options, fit_fn: FitFunction = engines.fit) -> Outcome:
     for m in options.models:
         catalogue.base_model(m)
     specs, yandex = datasets.registry(options.size, options.datasets, options.data_dir)
-    if datasets.YANDEX in options.datasets and yandex is None and options.data_dir:
-        raise FileNotFoundError(f"no Yandex sample under {options.data_dir}")
+    if datasets.YANDEX in options.datasets and yandex is None and (
+        options.data_dir or options.require_yandex
+    ):
+        raise FileNotFoundError(
+            f"--datasets yandex: no Yandex sample (trainSample and testSample) in "
+            f"{yandex_location(options.data_dir)}; pass --data DIR or set {ENV_VAR}")
     jobs = [j for spec in specs for j in bench_jobs(spec, options)]
     if {engines.EM, engines.ADAM} <= set(options.engines):
         jobs += paper_clax.jobs(specs, options.models, options.prior)
     outcome = execute(jobs, yandex, Path(options.cache_dir), fit_fn, options.progress)
+    ranked, ranked_run, ranked_cached = ranking_report.run_in_bench(options)
+    outcome.fits_run += ranked_run
+    outcome.fits_cached += ranked_cached
+    ranked += features.run_in_bench(options)
     run = {**provenance(REPO), "command": command_line(options), "size": options.size,
            "wall_seconds": time.perf_counter() - started, "fits_run": outcome.fits_run,
            "fits_cached": outcome.fits_cached, "options": _options_json(options)}
     settings = {e: engines.settings(e, options.prior) for e in options.engines}
     outcome.files = write_results(Path(options.results_dir), specs, outcome.records(BENCH),
-                                  outcome.records(paper_clax.PROTOCOL), run, settings)
+                                  outcome.records(paper_clax.PROTOCOL), run, settings,
+                                  extra=ranked)
     return outcome
 
 
-def _names(allowed: Sequence[str]):
+def name_list(allowed: Sequence[str]):
     """argparse type: a comma-separated list of names out of `allowed`, in the given order."""
 
     def parse(text: str) -> tuple[str, ...]:
@@ -171,10 +203,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shared data directory holding yandex-wscd-sample/ (default: "
                              "$CLICKFIT_DATA, else ../shared/data beside the repository)")
     parser.add_argument("--results", metavar="DIR", type=Path, default=DEFAULT_RESULTS,
-                        help=f"where tables and figures go (default: {DEFAULT_RESULTS})")
+                        help=f"where tables and figures go (default: {DEFAULT_RESULTS}/ in the "
+                             "working directory)")
     parser.add_argument("--cache", metavar="DIR", type=Path, default=DEFAULT_CACHE,
                         help="fit cache; delete it to refit everything (default: "
-                             f"{DEFAULT_CACHE})")
+                             f"{DEFAULT_CACHE}/ in the working directory)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -184,33 +217,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="compare EM and gradient descent on every model and dataset; write results/",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("--models", type=_names(engines.DEFAULT_MODELS),
+    p.add_argument("--models", type=name_list(engines.DEFAULT_MODELS),
                    default=engines.DEFAULT_MODELS,
                    help="comma-separated models (default: the ten and the EM counting "
                         "variants: " + ",".join(engines.DEFAULT_MODELS) + ")")
-    p.add_argument("--engines", type=_names(engines.ENGINES), default=engines.ENGINES,
+    p.add_argument("--engines", type=name_list(engines.ENGINES), default=engines.ENGINES,
                    help="comma-separated engines (default: " + ",".join(engines.ENGINES) + ")")
-    p.add_argument("--datasets", type=_names(datasets.FAMILIES), default=datasets.FAMILIES,
+    p.add_argument("--datasets", type=name_list(datasets.FAMILIES), default=None,
                    help="comma-separated datasets (default: " + ",".join(datasets.FAMILIES)
                         + "; yandex only where the sample is present; generators are fitted "
                         "by em only)")
     p.add_argument("--size", choices=tuple(datasets.SIZES), default="default",
                    help="simulated log sizes (default: default; full is `make bench-full`)")
-    p.add_argument("--prior", type=float, nargs=2, metavar=("A", "B"),
-                   default=engines.DEFAULT_PRIOR, help="Beta(A, B) prior (default: 2 2)")
-    p.add_argument("--no-prior", action="store_true", help="maximum likelihood, no prior")
+    add_prior_option(p, engines.DEFAULT_PRIOR)
     add_common_arguments(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     options = Options(
-        models=args.models, engines=args.engines, datasets=args.datasets, size=args.size,
+        models=args.models, engines=args.engines, datasets=args.datasets or datasets.FAMILIES,
+        require_yandex=bool(args.datasets) and datasets.YANDEX in args.datasets, size=args.size,
+        require_ranking=bool(args.datasets) and datasets.RANKING in args.datasets,
         data_dir=args.data, results_dir=args.results, cache_dir=args.cache,
-        prior=None if args.no_prior else tuple(args.prior), progress=not args.no_progress,
+        prior=None if args.no_prior else args.prior, progress=not args.no_progress,
     )
     started = time.perf_counter()
-    outcome = run_bench(options)
+    with interrupt.deferred():
+        outcome = run_bench(options)
     print(f"clickfit bench: {outcome.fits_run} fits computed, {outcome.fits_cached} from the "
           f"cache, {time.perf_counter() - started:.0f} s; results in {options.results_dir}",
           file=sys.stderr)

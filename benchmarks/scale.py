@@ -75,8 +75,9 @@ class Options:
     gradient_max: int = 1_000_000
     stream_sizes: tuple[int, ...] = (1_000_000, 10_000_000)
     stream_models: tuple[str, ...] = tuple(CLAX_SECONDS)
-    data_dir: Path = REPO / ".cache" / "scale"
-    results_dir: Path = REPO / "results" / "scale"
+    # Under the working directory, as `clickfit bench` writes, never into an installed package.
+    data_dir: Path = Path(".cache") / "scale"
+    results_dir: Path = Path("results") / "scale"
     seed: int = 0
     world: dict = field(default_factory=dict)
 
@@ -227,7 +228,7 @@ def run_cell(cell: Cell, options: Options, paths: dict[str, Path]) -> None:
     """`measure` in a fresh Python process (module docstring)."""
     payload = json.dumps({"cell": asdict(cell), "options": _options_json(options),
                           "paths": {m: os.fspath(p) for m, p in paths.items()}})
-    subprocess.run([sys.executable, "-m", "benchmarks.scale", payload], check=True, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "benchmarks.scale", payload], check=True)
 
 
 def collect(options: Options, isolate: bool = True) -> list[dict]:

@@ -9,6 +9,8 @@ in training (as PyClick and CLAX evaluate):
                      the generator-by-fitted-model log-likelihood matrix
     yandex           the real Yandex sample (../shared/data/yandex-wscd-sample): train =
                      trainSample, test = testSample, read with one shared vocabulary
+    ranking          clicks simulated on MQ2008 by each generator, relevance ranked against
+                     the graded labels (benchmarks.bench.ranking; its own logs and jobs)
 
 Simulated logs draw training and test sessions from one simulation (same world, same truth):
 the first n_train sessions train, the rest test. The Yandex dataset is identified by a hash of
@@ -35,7 +37,11 @@ from clicklog.split import restrict_to_seen_queries
 SIMULATED = "simulated"
 GENERATORS = "generators"
 YANDEX = "yandex"
-FAMILIES: tuple[str, ...] = (SIMULATED, GENERATORS, YANDEX)
+# Fitted and written by its own runner (benchmarks.bench.ranking_report); no DatasetSpec here.
+RANKING = "ranking"
+# Attraction from features on MQ2008 pairs never shown (benchmarks.bench.features); its own runner.
+FEATURES = "features"
+FAMILIES: tuple[str, ...] = (SIMULATED, GENERATORS, YANDEX, RANKING, FEATURES)
 
 MAIN_GENERATOR = "dbn"
 K = 10

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from clicklog import catalogue
-from clicklog.fit import Fit
+from clicklog.fit import Callback, Fit
 from clicklog.sessions import Sessions
 
 EM = "em"
@@ -67,7 +67,8 @@ def settings(
     """The keyword arguments `fit` passes to the engine; also part of the cache key."""
     out = dict(SETTINGS[check_engine(engine)])
     out.update(overrides or {})
-    out["prior"] = None if prior is None else [float(prior[0]), float(prior[1])]
+    out["prior"] = None if prior is None else (
+        prior if isinstance(prior, str) else [float(prior[0]), float(prior[1])])
     return out
 
 
@@ -81,11 +82,19 @@ def load(engine: str) -> ModuleType:
     return importlib.import_module(package(engine))
 
 
-def fit(engine: str, model: str, sessions: Sessions, engine_settings: dict[str, Any]) -> Fit:
-    """Fit `model` on `sessions` with `engine` and its settings (from `settings`)."""
+def fit(
+    engine: str,
+    model: str,
+    sessions: Sessions,
+    engine_settings: dict[str, Any],
+    callback: Callback | None = None,
+) -> Fit:
+    """Fit `model` on `sessions` with `engine` and its settings (from `settings`); `callback`
+    gets each history entry as it is made (a progress bar)."""
     if not runs(engine, model):
         raise ValueError(f"{model} is an EM-only variant; {engine} cannot fit it")
     kwargs = dict(engine_settings)
     prior = kwargs.pop("prior", list(DEFAULT_PRIOR))
-    prior = None if prior is None else (float(prior[0]), float(prior[1]))
-    return load(engine).fit(model, sessions, prior=prior, **kwargs)
+    if prior is not None and not isinstance(prior, str):  # a string names a learned prior
+        prior = (float(prior[0]), float(prior[1]))
+    return load(engine).fit(model, sessions, prior=prior, callback=callback, **kwargs)

@@ -1,5 +1,6 @@
-"""One benchmark fit: run it under a progress bar, time it, measure its peak memory, score it,
-and return a JSON-ready record holding everything the tables and figures need.
+"""One benchmark fit: run it under a progress bar (and, once it runs for a second, a bar per
+iteration or epoch), time it, measure its peak memory, score it, and return a JSON-ready
+record holding everything the tables and figures need.
 
 A record keeps the test sessions' conditional click probabilities (packed, real ranks only)
 so that EM/gradient agreement can be computed from the cache whenever both fits exist.
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks import metrics
+from benchmarks import fit_options, metrics
 from benchmarks.bench import cache, engines
 from benchmarks.bench.datasets import DatasetSpec, Split
 from benchmarks.bench.recovery import recovery
@@ -86,8 +87,12 @@ def run(
         bar.set_postfix_str("fitting")
         engines.load(job.engine)
         start = time.perf_counter()
-        with track_peak_memory() as memory:
-            fit = fit_fn(job.engine, job.model, split.train, job.settings)
+        with track_peak_memory() as memory, fit_options.progress(
+            f"{position}{job.label}", job.engine, job.settings, progress
+        ) as callback:
+            # A fit function that takes no callback (a test's) is called without one.
+            extra = {"callback": callback} if callback is not None else {}
+            fit = fit_fn(job.engine, job.model, split.train, job.settings, **extra)
         wall = time.perf_counter() - start
         bar.update(1)
         bar.set_postfix_str("scoring")

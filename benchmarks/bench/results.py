@@ -1,8 +1,10 @@
 """The results directory: every table and figure of a run, its README and run.json.
 
 Everything is rebuilt from fit records, so a run served entirely from the cache writes the
-same tables and figures. Files a previous run listed in run.json and this run did not write
-are removed, so the directory always holds exactly one run's output.
+same tables and figures. A run rewrites only its own files: a subset run (`--datasets yandex`,
+`--models pbm`) leaves the tables and figures of the others where they are, and README.md and
+run.json keep listing them, each with the command and date of the run that wrote it (run.json
+remembers that per file), so the README always describes every file in the directory.
 """
 
 from __future__ import annotations
@@ -96,10 +98,12 @@ def write_results(
     paper: list[dict],
     run: dict,
     settings: dict[str, dict],
+    extra: Files = (),
 ) -> Files:
     """Write every table, figure, README.md and run.json of a run; return (file, what it
     shows) pairs. bench, paper: the records of the main tables and of the CLAX table; run:
-    provenance, command, options, timings; settings: engine -> its settings."""
+    provenance, command, options, timings; settings: engine -> its settings; extra: files this
+    run wrote by other means (e.g. the ranking report), listed like its own."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
     files: Files = []
     for spec in specs:
@@ -118,27 +122,50 @@ def write_results(
             tables.RECOVERY_LEGEND)
     if paper:
         files += paper_clax.write(paper, out)
-    files.append(("run.json", "machine-readable record of this run: options, provenance, "
-                  "files"))
+    files += list(extra)
+    files.append(("run.json", "machine-readable record of the runs behind this directory: "
+                  "options, provenance, and for every file the run that wrote it"))
     everything = bench + paper
     shown = [describe(s, everything) for s in specs
              if any(r["dataset"]["name"] == s.name for r in everything)]
-    write_readme(out / "README.md", files, run, bench, shown, settings)
-    files.append(("README.md", "this file"))
-    _remove_stale(out, [name for name, _ in files])
+    previous = _previous(out)
+    mine = {name for name, _ in files} | {"README.md"}
+    stamp = {"command": run["command"], "date": run["date"]}
+    written = {name: {"what": what, **stamp} for name, what in files if name != "run.json"}
+    kept = {name: entry for name, entry in _file_runs(previous).items()
+            if name not in mine and (out / name).is_file()}
+    listed = files + [(name, f"{e['what']} (kept from an earlier run: `{e['command']}`, "
+                             f"{e['date']})") for name, e in kept.items()]
+    kept_datasets = [d for d in previous.get("datasets", [])
+                     if d["name"] not in {s["name"] for s in shown}
+                     and any(d["name"].split("-")[0] in name for name in kept)]
+    settings = {**previous.get("settings", {}), **settings}
+    write_readme(out / "README.md", listed, run, bench, shown + kept_datasets, settings)
+    listed.append(("README.md", "this file"))
+    written["README.md"] = {"what": "this file", **stamp}
     with atomic_write(out / "run.json") as f:
-        json.dump({**run, "files": [name for name, _ in files]}, f, indent=1)
-    return files
+        json.dump({**run, "files": [name for name, _ in listed],
+                   "file_runs": {**kept, **written}, "datasets": shown + kept_datasets,
+                   "settings": settings}, f, indent=1)
+    return files + [("README.md", "this file")]
 
 
+def _file_runs(previous: dict) -> dict[str, dict]:
+    """File -> what it shows and the command and date of the run that wrote it; a run.json of
+    the layout before `file_runs` lists only names, credited to that run's command."""
+    if "file_runs" in previous:
+        return previous["file_runs"]
+    stamp = {"command": previous.get("command", "an earlier run"),
+             "date": previous.get("date", "date unknown")}
+    return {name: {"what": "written by an earlier run", **stamp}
+            for name in previous.get("files", [])}
 
-def _remove_stale(out: Path, keep: Sequence[str]) -> None:
+
+def _previous(out: Path) -> dict:
+    """The run.json of the run before, {} where there is none (or an unreadable one)."""
     try:
         with open(out / "run.json", encoding="utf-8") as f:
-            previous = json.load(f).get("files", [])
+            previous = json.load(f)
     except (FileNotFoundError, json.JSONDecodeError):
-        return
-    for name in set(previous) - set(keep):
-        target = (out / name).resolve()
-        if target.is_relative_to(out.resolve()):
-            target.unlink(missing_ok=True)
+        return {}
+    return previous if isinstance(previous, dict) else {}

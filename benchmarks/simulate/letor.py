@@ -1,96 +1,45 @@
 """Clicks simulated on LETOR queries and documents (e.g. MQ2008, ../shared/data/mq2008-sample).
 
-LETOR lines read `label qid:ID 1:v1 ... F:vF #docid = DOCID ...`, labels graded 0/1/2. Each
-LETOR query becomes a query whose pool is its judged documents (pages are shorter than K where
-a query has fewer documents), with Zipf frequencies in file order. Clicks are driven by the
-graded labels: attraction = label_attraction[label] and, for DBN/SDBN, satisfaction =
-label_satisfaction[label]; the other parameters take the defaults of
+The files are read by clicklog.io_letor. Each LETOR query becomes a query whose pool is its
+judged documents (pages are shorter than K where a query has fewer documents). Clicks are
+driven by the graded labels: attraction = label_attraction[label] and, for DBN/SDBN,
+satisfaction = label_satisfaction[label]; the other parameters take the defaults of
 benchmarks.simulate.truth, and for the vision models sigma_d is the nonlinear feature function
 of benchmarks.simulate.image. Documents are keyed by DOCID, shared where two queries judge the
-same one; since LETOR features describe a (query, document) pair, a document's
-`doc_features` row is the mean of its rows.
+same one; a document's `doc_features` row is the mean of its rows (LETOR features describe a
+(query, document) pair), and `qd_features` holds each pair's own row.
+
+The query-document pairs are numbered query by query (queries in first-seen order), in file
+order inside a query: `pair_rows(letor)` gives the LETOR row of each pair index.
+
+Two entry points:
+
+    simulate_from_letor   Zipf query frequencies in file order (the original simulator)
+    simulate_ranking_log  the ranking benchmark's log: Zipf frequencies over a seeded random
+                          order of the queries (so frequency is unrelated to pool size or
+                          file order) and an optional set of pairs that are never shown
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.simulate.core import Seed, Simulation, seed_sequence, simulate_world
 from benchmarks.simulate.image import vision_from_features
-from benchmarks.simulate.world import build_world, zipf_probabilities
+from benchmarks.simulate.world import World, build_world, zipf_probabilities
 from clicklog import catalogue
+from clicklog.io_letor import Letor, letor_files, read_letor
+from clicklog.io_report import FormatError
 
 LABEL_ATTRACTION = (0.05, 0.3, 0.7)
 LABEL_SATISFACTION = (0.1, 0.4, 0.8)
 
-
-class LetorError(ValueError):
-    """A LETOR file that cannot be read; the message names the file and line."""
-
-
-@dataclass(frozen=True)
-class Letor:
-    """One row per judged (query, document) line."""
-
-    label: np.ndarray
-    qid: np.ndarray
-    docid: np.ndarray
-    features: np.ndarray
-
-
-def _parse_line(text: str, where: str) -> tuple[int, str, str, list[float]]:
-    body, _, comment = text.partition("#")
-    tokens = body.split()
-    if len(tokens) < 2 or not tokens[1].startswith("qid:"):
-        raise LetorError(f"{where}: expected 'label qid:ID 1:v ...', got {text[:60]!r}")
-    try:
-        label = int(tokens[0])
-        pairs = [token.split(":", 1) for token in tokens[2:]]
-        if [int(key) for key, _ in pairs] != list(range(1, len(pairs) + 1)):
-            raise LetorError(f"{where}: features must be numbered 1..F in order")
-        values = [float(value) for _, value in pairs]
-    except ValueError as err:
-        raise LetorError(f"{where}: {err}") from err
-    words = comment.split()
-    if len(words) < 3 or words[0] != "docid" or words[1] != "=":
-        raise LetorError(f"{where}: missing '#docid = ID'")
-    return label, tokens[1][4:], words[2], values
-
-
-def letor_files(path: str | Path) -> list[Path]:
-    """A LETOR file, or every *.txt file of a directory in name order."""
-    path = Path(path)
-    files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
-    if not files or not all(f.is_file() for f in files):
-        raise LetorError(f"{path}: no LETOR file there")
-    return files
-
-
-def read_letor(path: str | Path) -> Letor:
-    """Read a LETOR file or directory (letor_files); every line must have the same features."""
-    rows = []
-    for file in letor_files(path):
-        with open(file, encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if text.strip():
-                    rows.append((*_parse_line(text, f"{file}:{number}"), f"{file}:{number}"))
-    widths = {len(row[3]) for row in rows}
-    if len(widths) != 1:
-        raise LetorError(f"{path}: lines have different feature counts {sorted(widths)}")
-    seen: dict[tuple[str, str], str] = {}
-    for _, qid, docid, _, where in rows:
-        if (qid, docid) in seen:
-            raise LetorError(f"{where}: document {docid} of query {qid} repeats {seen[qid, docid]}")
-        seen[qid, docid] = where
-    return Letor(
-        label=np.array([row[0] for row in rows], np.int64),
-        qid=np.array([row[1] for row in rows]),
-        docid=np.array([row[2] for row in rows]),
-        features=np.array([row[3] for row in rows], np.float32),
-    )
+__all__ = ["letor_files", "pair_rows", "read_letor", "simulate_from_letor",
+           "simulate_ranking_log"]
 
 
 def _first_seen(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +49,75 @@ def _first_seen(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     return uniq[order], rank[inverse]
+
+
+def pair_rows(letor: Letor) -> np.ndarray:
+    """The LETOR row of every query-document pair index of the simulated sessions, int [n]."""
+    _, query = _first_seen(letor.qid)
+    return np.argsort(query, kind="stable")
+
+
+def _letor(path: str | os.PathLike | Letor, n_grades: int) -> Letor:
+    data = path if isinstance(path, Letor) else read_letor(path)
+    if data.label.max() >= n_grades:
+        where = "LETOR data" if isinstance(path, Letor) else path
+        raise FormatError(where, None, f"labels must lie in [0, {n_grades - 1}] (one "
+                                       f"attraction per grade), found {int(data.label.max())}")
+    return data
+
+
+def _world(
+    data: Letor, rng: np.random.Generator, query_p, *, K: int, min_length: int | None,
+    ranking_noise: float, ranker_noise: float, label_attraction,
+) -> World:
+    query_ids, query = _first_seen(data.qid)
+    doc_ids, doc = _first_seen(data.docid)
+    features = np.zeros((doc_ids.size, data.features.shape[1]), np.float64)
+    np.add.at(features, doc, data.features)
+    features /= np.bincount(doc, minlength=doc_ids.size)[:, None]
+
+    order = pair_rows(data)
+    pool_len = np.bincount(query, minlength=query_ids.size)
+    slot = np.arange(order.size) - np.repeat(np.cumsum(pool_len) - pool_len, pool_len)
+    shape = (query_ids.size, int(pool_len.max()))
+    pool_doc = np.zeros(shape, np.int64)
+    pool_label = np.zeros(shape, np.int64)
+    pool_doc[query[order], slot] = doc[order]
+    pool_label[query[order], slot] = data.label[order]
+    return build_world(
+        rng,
+        query_p=query_p(query_ids.size),
+        pool_doc=pool_doc,
+        pool_len=pool_len,
+        pool_relevance=np.asarray(label_attraction)[pool_label],
+        K=K,
+        min_length=min_length,
+        ranking_noise=ranking_noise,
+        ranker_noise=ranker_noise,
+        query_ids=query_ids,
+        doc_ids=doc_ids,
+        doc_features=features.astype(np.float32),
+        pool_labels=pool_label,
+    )
+
+
+def _simulate(
+    model: str, world: World, data: Letor, n_sessions: int, rng: np.random.Generator,
+    session_seq: np.random.SeedSequence, label_satisfaction, vision_strength: float,
+    params: dict | None,
+) -> Simulation:
+    label_driven = {}
+    kinds = catalogue.parameters(model)
+    if "satisfaction" in kinds:
+        label_driven["satisfaction"] = np.asarray(label_satisfaction)[world.labels.astype(int)]
+    if "vision" in kinds:
+        label_driven["vision"] = vision_from_features(
+            world.doc_features.astype(np.float64), model, vision_strength, rng)
+    sim = simulate_world(
+        model, world, n_sessions, rng, session_seq, {**label_driven, **(params or {})}
+    )
+    qd_features = np.ascontiguousarray(data.features[pair_rows(data)], np.float32)
+    return replace(sim, sessions=replace(sim.sessions, qd_features=qd_features))
 
 
 def simulate_from_letor(
@@ -118,50 +136,82 @@ def simulate_from_letor(
     vision_strength: float = 1.0,
     params: dict | None = None,
 ) -> Simulation:
-    """Sessions of `model` on the LETOR queries of `path` (module docstring); other options
-    as `simulate`. Sessions carry the LETOR labels and per-document features."""
+    """Sessions of `model` on the LETOR queries of `path` (module docstring), Zipf query
+    frequencies in file order; other options as `simulate`. Sessions carry the LETOR labels,
+    per-document features and per-pair features."""
     model = catalogue.base_model(model)
-    data = read_letor(path)
-    if data.label.min() < 0 or data.label.max() >= len(label_attraction):
-        raise LetorError(f"{path}: labels must lie in [0, {len(label_attraction) - 1}]")
-    query_ids, query = _first_seen(data.qid)
-    doc_ids, doc = _first_seen(data.docid)
-    features = np.zeros((doc_ids.size, data.features.shape[1]), np.float64)
-    np.add.at(features, doc, data.features)
-    features /= np.bincount(doc, minlength=doc_ids.size)[:, None]
-
-    order = np.argsort(query, kind="stable")
-    pool_len = np.bincount(query, minlength=query_ids.size)
-    slot = np.arange(order.size) - np.repeat(np.cumsum(pool_len) - pool_len, pool_len)
-    shape = (query_ids.size, int(pool_len.max()))
-    pool_doc = np.zeros(shape, np.int64)
-    pool_label = np.zeros(shape, np.int64)
-    pool_doc[query[order], slot] = doc[order]
-    pool_label[query[order], slot] = data.label[order]
-
+    data = _letor(path, len(label_attraction))
     world_seq, session_seq = seed_sequence(seed).spawn(2)
     rng = np.random.default_rng(world_seq)
-    world = build_world(
-        rng,
-        query_p=zipf_probabilities(query_ids.size, zipf_exponent),
-        pool_doc=pool_doc,
-        pool_len=pool_len,
-        pool_relevance=np.asarray(label_attraction)[pool_label],
-        K=K,
-        min_length=min_length,
-        ranking_noise=ranking_noise,
-        ranker_noise=ranker_noise,
-        query_ids=query_ids,
-        doc_ids=doc_ids,
-        doc_features=features.astype(np.float32),
-        pool_labels=pool_label,
+    world = _world(
+        data, rng, lambda n: zipf_probabilities(n, zipf_exponent), K=K, min_length=min_length,
+        ranking_noise=ranking_noise, ranker_noise=ranker_noise,
+        label_attraction=label_attraction,
     )
-    label_driven = {}
-    kinds = catalogue.parameters(model)
-    if "satisfaction" in kinds:
-        label_driven["satisfaction"] = np.asarray(label_satisfaction)[world.labels.astype(int)]
-    if "vision" in kinds:
-        label_driven["vision"] = vision_from_features(features, model, vision_strength, rng)
-    return simulate_world(
-        model, world, n_sessions, rng, session_seq, {**label_driven, **(params or {})}
+    return _simulate(model, world, data, n_sessions, rng, session_seq, label_satisfaction,
+                     vision_strength, params)
+
+
+def hide_pairs(world: World, shown: np.ndarray) -> World:
+    """The world with the pairs where `shown` is False never on a page: they keep their pair
+    index (labels, features, truth) but sort last and fall outside every page's length.
+    Queries left with no shown pair are never asked."""
+    shown = np.asarray(shown, bool)
+    if shown.shape != (world.n_qd,):
+        raise ValueError(f"shown must be bool [n_pairs={world.n_qd}], got shape {shown.shape}")
+    valid = world.pool_qd >= 0
+    visible = np.zeros(world.pool_qd.shape, bool)
+    visible[valid] = shown[world.pool_qd[valid]]
+    pool_len = visible.sum(axis=1)
+    query_p = np.where(pool_len > 0, world.query_p, 0.0)
+    if query_p.sum() == 0:
+        raise ValueError("shown hides every pair: nothing left to show")
+    return replace(world, score=np.where(visible, world.score, -np.inf), pool_len=pool_len,
+                   query_p=query_p / query_p.sum())
+
+
+def simulate_ranking_log(
+    path: str | os.PathLike | Letor,
+    model: str,
+    n_sessions: int,
+    seed: Seed,
+    *,
+    K: int = 10,
+    zipf_exponent: float = 1.0,
+    ranking_noise: float = 0.5,
+    ranker_noise: float = 1.5,
+    shown: np.ndarray | None = None,
+    label_attraction: tuple[float, float, float] = LABEL_ATTRACTION,
+    label_satisfaction: tuple[float, float, float] = LABEL_SATISFACTION,
+    params: dict | None = None,
+) -> Simulation:
+    """A click log of `model` on the LETOR data of `path` for ranking against the labels.
+
+    - Queries: Zipf(zipf_exponent) frequencies over a random order of the queries drawn from
+      the seed, so a handful are asked hundreds of times and most a few times.
+    - The production ranker: a fixed noisy score per pair, logit(label_attraction[label]) +
+      Normal(0, ranker_noise), plus Gumbel(0, ranking_noise) per impression (world.py), so
+      its order is informative but often wrong, and rankings vary between impressions.
+    - Clicks: `model` with label-driven attraction (and satisfaction), as the module says.
+    - `shown`: bool per pair index (`pair_rows` order); pairs where it is False stay in the
+      vocabulary with labels and features but never appear on a page (held-out pairs).
+
+    `sessions.labels` are the graded labels and `sessions.qd_features` the pairs' LETOR
+    features, both per pair index.
+    """
+    model = catalogue.base_model(model)
+    data = _letor(path, len(label_attraction))
+    world_seq, session_seq = seed_sequence(seed).spawn(2)
+    rng = np.random.default_rng(world_seq)
+
+    def query_p(n: int) -> np.ndarray:
+        return zipf_probabilities(n, zipf_exponent)[rng.permutation(n)]
+
+    world = _world(
+        data, rng, query_p, K=K, min_length=None, ranking_noise=ranking_noise,
+        ranker_noise=ranker_noise, label_attraction=label_attraction,
     )
+    if shown is not None:
+        world = hide_pairs(world, shown)
+    return _simulate(model, world, data, n_sessions, rng, session_seq, label_satisfaction,
+                     1.0, params)

@@ -13,6 +13,7 @@ from matplotlib import image
 
 from benchmarks import paper_clax
 from benchmarks.bench import cache, engines, tables
+from benchmarks.cli import main
 from benchmarks.runner import Options, run_bench
 
 MODELS = ("pbm", "dbn")
@@ -25,11 +26,11 @@ class Counting:
         self.calls: list[tuple[str, str]] = []
         self.fail_at = fail_at
 
-    def __call__(self, engine, model, sessions, settings):
+    def __call__(self, engine, model, sessions, settings, callback=None):
         self.calls.append((model, engine))
         if len(self.calls) == self.fail_at:
             raise RuntimeError("interrupted")
-        return engines.fit(engine, model, sessions, settings)
+        return engines.fit(engine, model, sessions, settings, callback)
 
 
 def options(tmp_path, **kw) -> Options:
@@ -97,15 +98,38 @@ def test_second_run_hits_the_cache(first_run):
     assert (tmp / "results" / "simulated.csv").read_text() == before
 
 
-def test_narrower_run_removes_only_its_own_stale_files(first_run):
+def test_narrower_run_keeps_the_files_it_did_not_rewrite(first_run):
     tmp, _, _ = first_run
     out = tmp / "results"
     (out / "notes.txt").write_text("mine")
-    outcome = run_bench(options(tmp, datasets=("simulated",)), fit_fn=Counting(fail_at=1))
+    generators = (out / "generators.md").read_text()
+    before = json.loads((out / "run.json").read_text())["files"]
+    outcome = run_bench(options(tmp, datasets=("simulated",), models=("pbm",)),
+                        fit_fn=Counting(fail_at=1))
     assert outcome.fits_run == 0
-    assert not (out / "ll-matrix.csv").exists() and not (out / "generators.md").exists()
-    assert (out / "simulated.csv").is_file() and (out / "notes.txt").read_text() == "mine"
-    assert "generators" not in (out / "README.md").read_text()
+    # The generator tables and figures stay, untouched, and the README still lists them,
+    # credited to the run that wrote them; the simulated table now holds pbm only.
+    assert (out / "generators.md").read_text() == generators
+    assert (out / "ll-matrix.csv").is_file() and (out / "notes.txt").read_text() == "mine"
+    assert list(pd.read_csv(out / "simulated.csv")["model"]) == ["pbm", "pbm"]
+    readme = (out / "README.md").read_text()
+    after = json.loads((out / "run.json").read_text())
+    assert set(after["files"]) == set(before)
+    for name in before:
+        assert name == "README.md" or f"`{name}`" in readme
+    assert "kept from an earlier run" in readme and "generator-dbn" in readme
+    assert after["file_runs"]["generators.md"]["command"] != after["command"]
+    assert after["file_runs"]["simulated.md"]["command"] == after["command"]
+
+
+def test_yandex_requested_without_the_data_names_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLICKFIT_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=r"nowhere/yandex-wscd-sample"):
+        run_bench(options(tmp_path, datasets=("yandex",), require_yandex=True),
+                  fit_fn=Counting(fail_at=1))
+    assert main(["bench", "--datasets", "yandex", "--results", str(tmp_path / "r"),
+                 "--cache", str(tmp_path / "c")]) == 1
+    assert not (tmp_path / "r").exists()
 
 
 def test_interrupted_run_resumes(tmp_path):

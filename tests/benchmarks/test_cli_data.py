@@ -77,7 +77,8 @@ def test_errors_are_one_line_and_status_1(tmp_path, capsys):
     bad.write_text(LONG + "4\tq\ta\t1\t7\n")
     assert main(["data", "stats", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert err == f"clickfit: error: {bad}, line 10: click must be 0 or 1, got '7'\n"
+    expected = f"{bad}, line 10: click must be 0 or 1 (or true/false), got '7'"
+    assert err == f"clickfit: error: {expected}\n"
     assert main(["data", "stats", str(tmp_path / "missing.tsv")]) == 1
     assert "No such file" in capsys.readouterr().err
 

@@ -1,15 +1,22 @@
 """`clickfit fit`: relevance labels with impression and click counts, and --params, checked
-against counts and DCTR's closed form worked out by hand on a five-session log."""
+against counts and DCTR's closed form worked out by hand on a five-session log; the shared
+defaults, the not-converged message, --save-model and `clickfit predict` on another log."""
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import clicklog
+import em
+import gradient
+from benchmarks import fit_command, predict_command
 from benchmarks.cli import main
+from clicklog import defaults
 
 # Five sessions, the third a duplicate of the first (deduplicated before fitting), the fifth
 # with weight 2. Hand counts per (query, doc): impressions, clicks.
@@ -49,7 +56,11 @@ def test_dctr_labels_count_and_rank(log, tmp_path):
     out = tmp_path / "labels.tsv"
     assert main(["fit", "--model", "dctr", "--data", str(log), "--out", str(out)]) == 0
     df = pd.read_csv(out, sep="\t", dtype={"query": str, "doc": str})
-    assert list(df.columns) == ["query", "doc", "relevance", "impressions", "clicks"]
+    # The columns fit_command documents (intervals of the relevance among them, whose own
+    # tests are the prior helper's), the ones checked here first.
+    assert list(df.columns) == list(fit_command.LABEL_COLUMNS)
+    assert list(df.columns[:3]) == ["query", "doc", "relevance"]
+    assert {"impressions", "clicks"} <= set(df.columns)
     # Grouped by query, most relevant first: 4/5, 2/5, 1/5 for qa; 3/5, 1/5 for qb.
     assert list(zip(df["query"], df["doc"], strict=True)) == [
         ("qa", "d1"), ("qa", "d3"), ("qa", "d2"), ("qb", "d4"), ("qb", "d1")]
@@ -95,3 +106,68 @@ def test_counting_variant_needs_em(log, tmp_path, capsys):
     assert code == 2
     assert "em engine only" in capsys.readouterr().err
     assert not (tmp_path / "x.tsv").exists()
+
+
+def test_defaults_are_the_engines_and_shown_in_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {defaults.MAX_ITER})" in text and f"(default: {defaults.TOL:g};" in text
+    for option in ("--max-iter", "--tol", "--learning-rate", "--batch-size", "--epochs"):
+        assert option in text
+    assert inspect.signature(em.fit).parameters["max_iter"].default == defaults.MAX_ITER
+    assert inspect.signature(em.fit).parameters["tol"].default == defaults.TOL
+    assert inspect.signature(gradient.fit).parameters["max_iter"].default == defaults.MAX_ITER
+    assert inspect.signature(gradient.fit).parameters["epochs"].default == defaults.EPOCHS
+
+
+def test_a_fit_stopped_early_says_so_and_what_to_change(log, tmp_path, capsys):
+    assert main(["fit", "--model", "pbm", "--data", str(log), "--out",
+                 str(tmp_path / "l.tsv"), "--max-iter", "2", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "NOT converged" in err and "2 iterations" in err
+    assert "did not converge" in err and "raise --max-iter or loosen --tol" in err
+    assert main(["fit", "--model", "pbm", "--data", str(log), "--out",
+                 str(tmp_path / "l.tsv"), "--tol", "1e-4", "--no-progress"]) == 0
+    assert "did not converge" not in capsys.readouterr().err
+
+
+def test_unknown_output_extension_is_an_error_before_fitting(log, tmp_path, capsys):
+    assert main(["fit", "--model", "dctr", "--data", str(log),
+                 "--out", str(tmp_path / "labels.xlsx")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("clickfit: error: --out") and "'.xlsx'" in err
+    assert not (tmp_path / "labels.xlsx").exists()
+
+
+def test_save_model_then_predict_another_log_by_ids(log, tmp_path, capsys):
+    model = tmp_path / "model.json"
+    assert main(["fit", "--model", "dbn", "--data", str(log), "--out", str(tmp_path / "l.tsv"),
+                 "--save-model", str(model), "--no-progress"]) == 0
+    saved = json.loads(model.read_text())
+    assert saved["model"] == "dbn" and saved["cli_engine"] == "em"
+    assert saved["clickfit_version"] and saved["prior"] == [2.0, 2.0]
+    # Another log: read alone, so its indices differ; pair (qb, d9) is new.
+    other = tmp_path / "other.csv"
+    other.write_text("session_id,query,doc,rank,click\n"
+                     "x,qb,d9,1,0\nx,qb,d4,2,1\ny,qa,d3,1,1\ny,qa,d1,2,0\n")
+    out = tmp_path / "probs.parquet"
+    capsys.readouterr()
+    assert main(["predict", "--model-file", str(model), "--data", str(other),
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "1 of 4 (query, document) pairs (1 impressions, 25.0%)" in err
+    df = pd.read_parquet(out)
+    assert list(df.columns) == list(predict_command.COLUMNS)
+    assert list(zip(df["query"], df["doc"], df["rank"], strict=True)) == [
+        ("qb", "d9", 1), ("qb", "d4", 2), ("qa", "d3", 1), ("qa", "d1", 2)]
+    assert list(df["seen"]) == [False, True, True, True]
+    # The same numbers as the fitted model on the training log's own vocabulary.
+    fit = em.fit("dbn", clicklog.dedup(clicklog.read(log)), max_iter=defaults.MAX_ITER)
+    train = clicklog.dedup(clicklog.read(log))
+    qa_d3 = int(np.flatnonzero((train.query_ids[train.qd_query] == "qa")
+                               & (train.doc_ids[train.qd_doc] == "d3"))[0])
+    assert df["click_prob"][2] == pytest.approx(fit.params["attraction"][qa_d3], abs=1e-12)
+    # Unseen (qb, d9) at rank 1: attraction at the prior's mode, 1/2 under Beta(2, 2).
+    assert df["click_prob"][0] == pytest.approx(0.5, abs=1e-12)
+    assert df["conditional_click_prob"][0] == pytest.approx(0.5, abs=1e-12)

@@ -185,7 +185,8 @@ def test_paired_ttest_matches_scipy_on_expanded_log():
     lb = metrics.session_log_likelihood(s, a["cond_probs"])
     w = s.weight.astype(int)
     expected = stats.ttest_rel(np.repeat(la, w), np.repeat(lb, w))
-    t, p = metrics.paired_ttest(s, la, lb)
+    t, p, degenerate = metrics.paired_ttest(s, la, lb)
+    assert not degenerate
     assert t == pytest.approx(expected.statistic, rel=1e-10)
     assert p == pytest.approx(expected.pvalue, rel=1e-8)
     unweighted = stats.ttest_rel(la, lb)
@@ -195,12 +196,18 @@ def test_paired_ttest_matches_scipy_on_expanded_log():
 def test_paired_ttest_degenerate(tiny):
     s, _ = tiny
     x = np.array([-1.0, -2.0, -3.0])
-    assert metrics.paired_ttest(s, x, x) == (0.0, 1.0)
-    assert metrics.paired_ttest(s, x + 0.5, x) == (math.inf, 0.0)
-    assert metrics.paired_ttest(s, x - 0.5, x) == (-math.inf, 0.0)
+    none = (0.0, 1.0, True)
+    assert metrics.paired_ttest(s, x, x) == none
+    assert metrics.paired_ttest(s, x + 0.5, x) == none  # no spread: no evidence either way
+    assert metrics.paired_ttest(s, x - 0.5, x) == none
+    one = s.subset(np.arange(1))
+    assert metrics.paired_ttest(one, np.array([-1.0]), np.array([-2.0])) == none
+    heavy_one = one.with_weight([7.0])
+    assert metrics.paired_ttest(heavy_one, np.array([-1.0]), np.array([-2.0])) == none
     halves = s.subset(np.arange(2)).with_weight([0.5, 0.5])
-    with pytest.raises(ValueError, match="above 1"):
-        metrics.paired_ttest(halves, np.array([1.0, 2.0]), np.zeros(2))
+    assert metrics.paired_ttest(halves, np.array([1.0, 2.0]), np.zeros(2)) == none
+    t, p, degenerate = metrics.paired_ttest(s, x + np.array([0.5, 0.4, 0.6]), x)
+    assert not degenerate and np.isfinite(t) and 0.0 < p < 1.0
 
 
 @pytest.fixture

@@ -28,9 +28,9 @@ from benchmarks.simulate import (
     simulate_from_letor,
     simulate_image_search,
 )
-from benchmarks.simulate.letor import LetorError
 from benchmarks.simulate.world import zipf_probabilities
 from clicklog import catalogue
+from clicklog.io_report import FormatError
 
 ALL_MODELS = catalogue.MODELS + catalogue.VISION_MODELS
 SMALL = {"n_queries": 2, "K": 4, "pool_size": 4, "min_length": 3}
@@ -269,7 +269,7 @@ def test_read_letor(letor_file, tmp_path):
     bad = tmp_path / "bad" / "x.txt"
     bad.parent.mkdir()
     bad.write_text(LETOR_LINES + "1 qid:40 1:0.2 2:oops #docid = Z\n")
-    with pytest.raises(LetorError, match=r"x\.txt:10"):
+    with pytest.raises(FormatError, match=r"x\.txt, line 10"):
         read_letor(bad.parent)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import em.distributed
 from benchmarks.simulate import simulate
 from clicklog.io_parquet import write_parquet
 from em import fit
@@ -88,3 +89,40 @@ def test_own_local_cluster_and_refusals(log):
     vision = simulate("vpbm-1", 50, seed=0, n_queries=2, K=4).sessions
     with pytest.raises(ValueError, match="per-document"):
         distributed_fit("vpbm-1", vision, max_iter=1)
+
+
+def test_a_lost_worker_is_named_and_the_fit_ends_as_without_the_loss(log, caplog):
+    """One of three workers closed before iteration 5 of a fit from memory, another one
+    before iteration 5 of a fit from Parquet: the scheduler recomputes what they held on the
+    others, every parameter ends as in the fit that lost nothing, and the log names them."""
+    sessions, path = log
+    single = fit("dbn", sessions, max_iter=12, tol=0.0)
+    with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster:
+        with distributed.Client(cluster) as c:
+            killed = []
+
+            def losing_one(client, states, workers, lost, prior, shared):
+                calls.append(1)
+                if len(calls) == 5:
+                    victim = cluster.workers[sorted(cluster.workers)[len(killed)]]
+                    killed.append(victim.address)
+                    client.sync(victim.close)
+                return remote_estep(client, states, workers, lost, prior, shared)
+
+            remote_estep = em.distributed._remote_estep
+            with pytest.MonkeyPatch.context() as patch, caplog.at_level("WARNING"):
+                patch.setattr(em.distributed, "_remote_estep", losing_one)
+                calls = []
+                from_memory = distributed_fit("dbn", sessions, c, max_iter=12, tol=0.0)
+                calls = []
+                from_file = distributed_fit("dbn", path, c, n_partitions=4, max_iter=12,
+                                            tol=0.0)
+    assert len(killed) == 2
+    assert from_memory.settings["lost_workers"] == killed[:1]
+    assert from_file.settings["lost_workers"] == killed[1:]
+    assert (from_memory.settings["workers"], from_file.settings["workers"]) == (3, 2)
+    _same(single, from_memory)
+    _same(single, from_file)
+    warned = [r.getMessage() for r in caplog.records if r.name == "em.distributed"]
+    assert [w for w in killed if any(w in m and "lost" in m for m in warned)] == killed

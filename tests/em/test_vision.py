@@ -14,8 +14,8 @@ import pytest
 import reference
 from vision_pages import enumerated, pages, random_params
 
-from clicklog import catalogue, vision_network
-from em import engine, mlp
+from clicklog import catalogue, network
+from em import engine, sources
 from em.layout import layout
 
 MODELS = catalogue.VISION_MODELS
@@ -136,35 +136,39 @@ def test_vision_option_is_checked():
 
 
 def test_network_mstep():
-    """em/mlp.py: the analytic gradient of -Q matches central differences; an M-step never
-    lowers Q, moves towards the soft targets, and gives every document (those without trials
-    too) the network's sigma; the same seed gives the same network."""
+    """em/sources.py: the gradient of -Q matches central differences; an M-step never lowers
+    Q, moves towards the soft targets, and gives every document (those without trials too)
+    the network's sigma; the same seed gives the same network."""
     rng = np.random.default_rng(7)
-    x = vision_network.standardise(rng.standard_normal((60, 3)))
+    features = rng.standard_normal((60, 3))
     t = rng.uniform(0.0, 5.0, 60)
     t[:10] = 0.0
+    regression = sources.Regression(network.parse("mlp"), features, seed=1)
+    x = regression.x
     target = 1.0 / (1.0 + np.exp(-2.0 * x[:, 0]))
     s1 = t * target
-    regression = mlp.Regression(x, seed=1)
-    flat = mlp._pack(regression.weights) + 0.3 * rng.standard_normal(
-        mlp._pack(regression.weights).size
-    )
-    total = t.sum()
-    value, grad = regression._loss_and_gradient(flat, s1, t, total)
+    hidden = network.HIDDEN
+
+    def loss(flat):
+        value, grad = sources.loss_and_gradient(sources.unpack(flat, 3, hidden), x, s1, t)
+        return value, sources.pack(grad, hidden)
+
+    start = sources.pack(regression.weights, hidden)
+    flat = start + 0.3 * rng.standard_normal(start.size)
+    value, grad = loss(flat)
     step = 1e-6
     for i in rng.choice(flat.size, 25, replace=False):
         e = np.zeros_like(flat)
         e[i] = step
-        numeric = (regression._loss_and_gradient(flat + e, s1, t, total)[0]
-                   - regression._loss_and_gradient(flat - e, s1, t, total)[0]) / (2 * step)
+        numeric = (loss(flat + e)[0] - loss(flat - e)[0]) / (2 * step)
         assert grad[i] == pytest.approx(numeric, rel=1e-5, abs=1e-9)
 
-    before = regression._loss_and_gradient(mlp._pack(regression.weights), s1, t, total)[0]
+    before = loss(start)[0]
     sigma = regression(s1, t)
-    after = regression._loss_and_gradient(mlp._pack(regression.weights), s1, t, total)[0]
+    after = loss(sources.pack(regression.weights, hidden))[0]
     assert after < before
     assert sigma.shape == (60,) and np.all((sigma > 0) & (sigma < 1))
     assert np.corrcoef(sigma[10:], target[10:])[0, 1] > 0.9
     assert np.corrcoef(sigma[:10], target[:10])[0, 1] > 0.9  # no trials: from features alone
-    again = mlp.Regression(x, seed=1)
+    again = sources.Regression(network.parse("mlp"), features, seed=1)
     np.testing.assert_array_equal(again(s1, t), sigma)

@@ -13,10 +13,9 @@ from vision_pages import pages, random_params
 
 import gradient
 from benchmarks.simulate import simulate_image_search
-from clicklog import catalogue, vision_network
+from clicklog import catalogue, network
 from em import engine
 from gradient.logmath import EPS
-from gradient.mlp import logits as network_logits
 
 BASE = {"vpbm-1": "pbm", "vpbm-2": "pbm", "vubm-1": "ubm", "vubm-2": "ubm"}
 
@@ -67,10 +66,10 @@ def test_network_variant_fits_and_reports_every_document():
     for optimizer, dtype in (("adam", "float32"), ("lbfgs", "float64")):
         fit = gradient.fit("vpbm-2", sessions, prior=prior, optimizer=optimizer, vision="mlp",
                            epochs=5, batch_size=512, max_iter=50, dtype=dtype, seed=3)
-        network = fit.settings["vision_network"]
-        assert set(network) == set(vision_network.NAMES)
-        x = vision_network.standardise(sessions.doc_features)
-        z = network_logits(network, x, np)
+        weights = fit.settings["vision_network"]
+        assert set(weights) == set(network.NAMES)
+        x = network.standardise(sessions.doc_features)
+        z = network.logits(weights, x, "tanh", np)
         np.testing.assert_allclose(fit.params["vision"], 1.0 / (1.0 + np.exp(-z)), rtol=1e-12)
         assert fit.params["vision"].shape == (sessions.n_docs,)
         assert np.ptp(fit.params["vision"]) > 0.05
