@@ -26,6 +26,7 @@ import json
 import numpy as np
 
 from benchmarks.metrics import FREQUENCY_LABELS, frequency_bucket, query_frequency
+from clicklog.dedup import dedup
 from clicklog.formats import FORMATS, WRITE_FORMATS, format_from_name
 from clicklog.readers import read
 from clicklog.sessions import Sessions
@@ -246,9 +247,6 @@ def run_convert(args: argparse.Namespace) -> int:
     sessions = read(args.input, args.from_format, **log_options(args))
     rows = sessions.n
     if args.dedup:
-        # Numba compiles the hashing kernel: only `convert --dedup` pays for importing it.
-        from clicklog.dedup import dedup
-
         sessions = dedup(sessions)
     write(sessions, args.output, args.to_format)
     merged = f", {rows:,} before deduplication" if args.dedup else ""

@@ -10,9 +10,10 @@
     shared_data_dir, yandex_sample_paths                       (clicklog.paths)
     Vocabulary                     shared index spaces (clicklog.vocabulary)
 
-The readers, writers and vocabularies need pyarrow and pandas, and dedup Numba; they are
-imported on first use, so that `import clicklog.sessions` (all the Numba and JAX engines need)
-and `clickfit data stats` stay light.
+The readers, writers and vocabularies need pyarrow and pandas; they are imported on first
+use, so that `import clicklog.sessions` (all the Numba and JAX engines need) stays light, and
+dedup's Numba kernels load on the first deduplication, so that `clickfit data stats` does not
+wait for Numba.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import importlib
 
 from clicklog.atomic import atomic_path, atomic_write
+from clicklog.dedup import dedup
 from clicklog.formats import FORMATS
 from clicklog.io_report import FormatError, ReadReport
 from clicklog.paths import shared_data_dir, yandex_sample_paths
@@ -27,7 +29,6 @@ from clicklog.sessions import PAD, Sessions, SessionsError, concat, from_arrays
 from clicklog.split import Restricted, restrict_to_seen_queries, split_by_order, split_by_query
 
 _LAZY = {
-    "dedup": "clicklog.dedup",
     "read": "clicklog.readers",
     "read_many": "clicklog.readers",
     "sniff_format": "clicklog.readers",
