@@ -34,6 +34,7 @@ from clicklog.atomic import atomic_path
 from clicklog.io_frame import Origin, ids_of
 from clicklog.io_report import FormatError, ReadReport
 from clicklog.io_text import list_ranks
+from clicklog.parquet_open import parquet_errors
 from clicklog.sessions import PAD, Sessions, pad_rows
 from clicklog.vocabulary import Vocabulary
 
@@ -67,12 +68,8 @@ def read_clax(path: str | os.PathLike, vocabulary: Vocabulary | None = None) -> 
     """Sessions of a file in CLAX's layout; ids go into `vocabulary` when one is given."""
     vocabulary = Vocabulary() if vocabulary is None else vocabulary
     origin = Origin(str(path))
-    try:
+    with parquet_errors(path):
         table = pq.read_table(path)
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise FormatError(path, None, f"not a readable Parquet file ({err})") from None
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         origin.fail(None, f"no column(s) {', '.join(missing)}: not CLAX's layout")

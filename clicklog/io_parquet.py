@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from clicklog.atomic import atomic_path
 from clicklog.io_report import FormatError, ReadReport
+from clicklog.parquet_open import parquet_errors
 from clicklog.sessions import PAD, Sessions, SessionsError, pad_rows
 from clicklog.vocabulary import Vocabulary
 
@@ -196,12 +197,8 @@ class _File:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
-        try:
+        with parquet_errors(path):
             self.file = pq.ParquetFile(path, **_FOOTER_LIMITS)
-        except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
-            if isinstance(err, FileNotFoundError):
-                raise
-            raise FormatError(path, None, f"not a readable Parquet file ({err})") from None
         meta = self.file.metadata.metadata or {}
         if _META not in meta:
             raise FormatError(
@@ -383,12 +380,8 @@ def _pad_features(values: np.ndarray, length: np.ndarray, K: int) -> np.ndarray:
 
 def is_clickfit_parquet(path: str | os.PathLike) -> bool:
     """Whether a Parquet file carries clickfit's metadata (FormatError if it is no Parquet)."""
-    try:
+    with parquet_errors(path):
         meta = pq.ParquetFile(path, **_FOOTER_LIMITS).metadata.metadata or {}
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise FormatError(path, None, f"not a readable Parquet file ({err})") from None
     return _META in meta
 
 

@@ -24,7 +24,6 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clicklog.formats import FORMATS, format_from_name
@@ -37,6 +36,7 @@ from clicklog.io_report import FormatError
 from clicklog.io_sample import read_sample
 from clicklog.io_text import read_bytes
 from clicklog.io_yandex import read_yandex_log
+from clicklog.parquet_open import parquet_errors
 from clicklog.sessions import Sessions
 from clicklog.vocabulary import Vocabulary
 
@@ -80,24 +80,16 @@ def parquet_layout(path: str | os.PathLike) -> str:
     result, e.g. from pandas), from the footer."""
     if is_clickfit_parquet(path):
         return "parquet"
-    try:
+    with parquet_errors(path):
         names = pq.read_schema(path).names
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise FormatError(path, None, f"not a readable Parquet file ({err})") from None
     return "clax" if set(CLAX_COLUMNS) <= set(names) else "long"
 
 
 def read_long_parquet(path: str | os.PathLike, vocabulary: Vocabulary | None = None,
                       **options) -> Sessions:
     """A long Parquet table (one row per shown result), options as for the text format."""
-    try:
+    with parquet_errors(path):
         table = pq.read_table(path)
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise FormatError(path, None, f"not a readable Parquet file ({err})") from None
     return read_table(table, Origin(str(path)), vocabulary, format="long-parquet",
                       lines=table.num_rows, **options)
 
