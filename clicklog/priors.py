@@ -48,6 +48,7 @@ what type-II ML maximises.)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -62,6 +63,23 @@ LOWER, UPPER = 1.0, 1e6
 
 Pair = tuple[float, float]
 Priors = dict[str, Pair]
+
+
+def settled(moves: list[float], tol: float) -> bool:
+    """Both engines' stopping rule on the rounds of an empirical fit, given the largest relative
+    move of a hyper-parameter in each round so far: the last move, and the moves still to come
+    by Aitken's estimate for a linear rate rho = move / previous move (as em/loop.py estimates
+    the gain still to come), are below sqrt(tol), tol being the fit's tolerance on the
+    objective (an optimum known to tol in the objective is known to about sqrt(tol) in its
+    arguments). The rounds are a contraction whose rate nears 1 when the log says little about
+    the prior, so a small last move alone can stop far from the fixed point."""
+    bound = math.sqrt(tol)
+    if len(moves) < 2 or moves[-1] >= bound:
+        return False
+    if moves[-1] == 0.0:
+        return True
+    rho = moves[-1] / moves[-2] if moves[-2] > 0.0 else math.inf
+    return rho < 1.0 and moves[-1] * rho / (1.0 - rho) < bound
 
 
 def is_empirical(prior: object) -> bool:

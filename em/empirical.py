@@ -1,13 +1,24 @@
-"""Empirical-Bayes priors in EM: the Beta of each learned family re-estimated every M-step.
+"""Empirical-Bayes priors in EM: rounds of type-II ML alternating with fixed-prior EM fits.
 
-`em.fit(..., prior="empirical")` (clicklog.priors has the objective and the rules). Each
-iteration: the E-step at theta_i gives the statistics (S1, T) of every parameter; from them
-and the exact posteriors `binomial_counts` derives each learned family's binomial-equivalent
-counts, the family's (a, b) is refitted to them by type-II maximum likelihood
-(clicklog.priors.fit_beta, started from the previous pair), and the MAP M-step of
-em/engine.py uses the new pairs. At a fixed point theta is the MAP under h and h the type-II
-optimum at theta's counts: the joint fixed point that the gradient engine
-(gradient/empirical.py) reaches too.
+`em.fit(..., prior="empirical")` (clicklog.priors has the objective and the rules). A round:
+at the current theta, an E-step and the exact posteriors give each learned family's
+binomial-equivalent counts (`binomial_counts`), its (a, b) is refitted to them by type-II
+maximum likelihood (clicklog.priors.fit_beta, started from the previous pair), and EM with
+that prior held fixed (plain, or SQUAREM: em/squarem.py, which a fixed prior allows) runs from
+theta to its MAP. So a round costs one posterior pass, however many E-steps its fit takes, and
+the fits are warm-started. At a fixed point theta is the MAP under h and h the type-II optimum
+at theta's counts: the joint fixed point that the gradient engine (gradient/empirical.py)
+reaches by the same rounds.
+
+Stopping. Along a slow direction of the MAP (PBM: attraction against examination) EM gains
+almost nothing per step while still far from the optimum, so the objective rule (em/loop.py)
+stops short: on the Yandex sample a pair's summed logit gradient was still 3e-4 where the
+gradient engine reaches 1e-5, enough to move the learned b by 5e-5. A fit therefore ends only
+once (a) the largest summed logit gradient of the MAP (`map_gradient`, free from the E-step by
+Fisher's identity) is at most tol times the number of impressions, the gradient engine's rule,
+and (b) the rounds' hyper-parameters have settled (clicklog.priors.settled);
+while (a) fails after a round's fit has met its objective rule, the next rounds' fits get a
+tolerance ten times smaller.
 
 Binomial-equivalent counts. The E-step's (S1, T) overstate what the log says about a pair:
 every model draws A at every rank it fits, so an unexamined impression adds a full trial whose
@@ -33,15 +44,21 @@ examined 1, one that was surely not 0). These (s_k, t_k) are the type-II criteri
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import replace
 
 import numpy as np
 
 from clicklog import catalogue, priors
 from clicklog.sessions import Sessions
+from em.loop import Run, Steps
 from em.model import Hidden, Model, Params, Stats
 
 Counts = dict[str, tuple[np.ndarray, np.ndarray]]
+
+MAX_ROUNDS = 100
+# The tightest objective tolerance a round's fit is given (float64 resolves ~1e-17 of J).
+TIGHTEST = 1e-17
 
 
 def draws(model: str, name: str) -> tuple[str, ...]:
@@ -82,31 +99,88 @@ def binomial_counts(
     return out
 
 
-class Empirical:
-    """The state an empirical-prior EM fit carries between its steps: the current priors
-    (every probability parameter's pair; `free` ones, a network's output, carry none) and the
-    parameters of the last E-step, which the counts of the next M-step need."""
+def map_gradient(stats: Stats, params: Params, prior: priors.Priors, free: Collection[str],
+                 eps: float) -> float:
+    """The largest |d J / d logit| (J summed, not per impression) over every table entry that
+    is not held at the [eps, 1 - eps] clip by a gradient pointing outwards: by Fisher's
+    identity S1 - theta T from the E-step at `params`, plus the prior's
+    a - 1 - theta (a + b - 2)."""
+    largest = 0.0
+    for name, (s1, t) in stats.items():
+        if name in free:
+            continue
+        a, b = priors.prior_of(prior, name) or (1.0, 1.0)
+        theta = np.asarray(params[name], np.float64)
+        g = np.asarray(s1, np.float64) + a - 1.0 - theta * (np.asarray(t, np.float64) + a + b - 2.0)
+        held = ((theta <= eps * (1 + 1e-9)) & (g < 0)) | ((theta >= 1 - eps * (1 + 1e-9)) & (g > 0))
+        largest = max(largest, float(np.max(np.abs(np.where(held, 0.0, g)), initial=0.0)))
+    return largest
 
-    def __init__(self, model: str, spec: Model, sessions: Sessions, free: tuple[str, ...]):
-        self.model, self.spec, self.sessions = model, spec, sessions
-        self.priors: priors.Priors = priors.starting(model, free)
-        self.learned = tuple(n for n in priors.learned(model) if n not in free)
-        self._params: Params | None = None
 
-    def remembering(
-        self, estep: Callable[[Params], tuple[Stats, float]]
-    ) -> Callable[[Params], tuple[Stats, float]]:
-        """`estep` that also keeps the parameters it was called at."""
+def alternate(
+    model: str,
+    spec: Model,
+    sessions: Sessions,
+    params: Params,
+    steps_for: Callable[[priors.Priors], Steps],
+    solve: Callable[[Steps, Params, int, float], Run],
+    max_iter: int,
+    tol: float,
+    free: Collection[str],
+    eps: float,
+) -> tuple[Run, priors.Priors, int]:
+    """Rounds of type-II ML and a fixed-prior fit (module docstring) from `params`, each fit at
+    most `max_iter` iterations, at most MAX_ROUNDS rounds: the last run (history of every
+    round, entries marked with their `round`; E-steps of all rounds),
+    the priors its parameters are the MAP under, and the number of rounds."""
+    learned = tuple(n for n in priors.learned(model) if n not in free)
+    current = priors.starting(model, tuple(free))
+    memo: dict = {}
 
-        def run(params: Params) -> tuple[Stats, float]:
-            self._params = params
-            return estep(params)
+    def estep_of(steps: Steps) -> Steps:
+        def run(point: Params) -> tuple[Stats, float]:
+            memo["params"], memo["result"] = point, steps.estep(point)
+            return memo["result"]
 
-        return run
+        return replace(steps, estep=run)
 
-    def update(self, stats: Stats) -> priors.Priors:
-        """Refit every learned family's pair to the counts of `stats`; the new priors."""
-        counts = binomial_counts(self.model, self.spec, self.sessions, self._params, stats)
-        for name in self.learned:
-            self.priors[name] = priors.fit_beta(*counts[name], start=self.priors[name])
-        return self.priors
+    def statistics(point: Params) -> Stats:
+        if memo.get("params") is not point:
+            memo["params"], memo["result"] = point, steps_for(current).estep(point)
+        return memo["result"][0]
+
+    def type_ii(point: Params, start: priors.Priors) -> priors.Priors:
+        counts = binomial_counts(model, spec, sessions, point, statistics(point))
+        return {**start, **{n: priors.fit_beta(*counts[n], start=start[n]) for n in learned}}
+
+    grad_tol, moves = tol * steps_for(current).n_impressions, []
+    current = type_ii(params, current)
+    history, esteps, inner_tol, converged, initial = [], 0, tol, False, None
+    rounds = 0
+    while True:
+        rounds += 1
+        result = solve(estep_of(steps_for(current)), params, max_iter, inner_tol)
+        initial = result.initial if initial is None else initial
+        for item in result.history:
+            history.append({**item, "iteration": item["iteration"] + esteps, "round": rounds})
+        esteps += result.esteps
+        params = result.params
+        residual = map_gradient(statistics(params), params, current, free, eps)
+        mapped = type_ii(params, current)
+        moves.append(_moved(mapped, current))
+        if residual <= grad_tol and priors.settled(moves, tol):
+            converged = True
+            break
+        if result.converged and residual > grad_tol:
+            # The objective rule stopped on a slow direction short of the MAP: ask for more.
+            inner_tol = max(inner_tol / 10.0, TIGHTEST)
+        if rounds == MAX_ROUNDS:
+            break
+        current = mapped
+    return Run(params, history, converged, initial, esteps), current, rounds
+
+
+def _moved(new: priors.Priors, old: priors.Priors) -> float:
+    """Largest relative change of a hyper-parameter."""
+    return max((abs(x - y) / y for k in new for x, y in zip(new[k], old[k], strict=True)),
+               default=0.0)

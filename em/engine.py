@@ -34,11 +34,12 @@ import numpy as np
 from clicklog import catalogue, defaults, network, priors
 from clicklog.fit import Callback, Fit, FitVocabulary
 from clicklog.sessions import Sessions
-from em import ccm, cm, ctr, dbn, dcm, pbm, ubm
-from em.empirical import Empirical
+from em import bias, ccm, cm, ctr, dbn, dcm, fused, pbm, ubm
+from em.empirical import alternate
 from em.layout import layout
 from em.loop import Run, Steps, iterate
 from em.model import Hidden, Model, Params, Stats
+from em.sources import log_prior as weight_log_prior
 from em.sources import regressions as function_sources
 from em.sources import warm_up
 from em.squarem import iterate_squarem
@@ -86,8 +87,8 @@ def check_prior(prior: tuple[float, float] | None) -> tuple[float, float] | None
         return None
     if priors.is_empirical(prior):
         raise ValueError(
-            "prior='empirical' is fitted in memory only (em.fit with Sessions, no SQUAREM): "
-            "streamed, distributed and accelerated EM take a fixed prior (a, b) or None"
+            "prior='empirical' is fitted in memory only (em.fit with Sessions): "
+            "streamed and distributed EM take a fixed prior (a, b) or None"
         )
     a, b = (float(v) for v in prior)
     if not (1.0 <= a < np.inf and 1.0 <= b < np.inf):
@@ -101,11 +102,7 @@ def map_update(
     """MAP of a Beta(a, b)-prior Bernoulli probability from S1 successes in T trials (the
     maximiser for a, b >= 1, which check_prior and clicklog.priors.fit_beta guarantee)."""
     a, b = prior if prior is not None else (1.0, 1.0)
-    num = np.asarray(s1, np.float64) + (a - 1.0)
-    den = np.asarray(t, np.float64) + (a + b - 2.0)
-    theta = np.full(np.shape(den), catalogue.prior_mode(prior))
-    np.divide(num, den, out=theta, where=(np.asarray(t) > 0) & (den > 0))
-    return np.clip(theta, EPS, 1.0 - EPS)
+    return fused.map_update(s1, t, a, b, catalogue.prior_mode(prior))
 
 
 def initial_params(
@@ -139,8 +136,14 @@ def check_compatible(params: Params, sessions: Sessions) -> Sessions:
 
 
 def _log_prior(params: Params, prior: Prior, free: Collection[str]) -> float:
-    """catalogue.log_prior of every parameter but the `free` ones (a network's output)."""
-    return catalogue.log_prior({k: v for k, v in params.items() if k not in free}, prior)
+    """catalogue.log_prior of every parameter but the `free` ones (a network's output); a
+    fixed pair as one compiled pass per parameter (em/fused.py); plus the networks' weight
+    prior where `free` maps names to em.sources.Regression (0 for names alone)."""
+    if prior is None or isinstance(prior, Mapping):
+        return weight_log_prior(free) + catalogue.log_prior(
+            {k: v for k, v in params.items() if k not in free}, prior)
+    return weight_log_prior(free) + sum(
+        fused.log_beta(v, *prior) for k, v in params.items() if k not in free)
 
 
 def objective(
@@ -207,10 +210,13 @@ def assemble(
     settings: dict,
     free: Collection[str] = (),
     vocabulary: FitVocabulary | None = None,
+    spec: Model | None = None,
+    objective_of=None,
 ) -> Fit:
-    """The Fit of an EM run: predictors and objective of `model` at the run's parameters, in
-    `vocabulary` (the training sessions' one)."""
-    spec = get_model(model)
+    """The Fit of an EM run: predictors and objective of `model` (or of `spec` with its
+    `objective_of`, em/bias.py's) at the run's parameters, in `vocabulary` (the training
+    sessions' one)."""
+    spec = spec or get_model(model)
     params = result.params
     return Fit(
         model=model.lower(),
@@ -221,7 +227,7 @@ def assemble(
         _click_probs=_predictor(spec.unconditional, params),
         _conditional_click_probs=_predictor(spec.conditional, params),
         _relevance=_predictor(spec.relevance, params),
-        _objective=partial(objective, spec, params, prior, free=tuple(free)),
+        _objective=objective_of or partial(objective, spec, params, prior, free=tuple(free)),
         compile_seconds=compile_seconds,
         converged=result.converged,
         settings={"initial_objective": result.initial, "esteps": result.esteps, **settings},
@@ -238,7 +244,7 @@ def fit(
     init: dict[str, float | np.ndarray] | None = None,
     vision: str = "per-doc",
     seed: int = 0,
-    accelerate: bool = False,
+    accelerate: bool | None = None,
     sources: Mapping[str, str | Mapping] | None = None,
     callback: Callback | None = None,
 ) -> Fit:
@@ -247,18 +253,21 @@ def fit(
     sessions: in memory, or the path of a clickfit Parquet file, fitted by streaming with
     bounded memory (em/stream.py; the vision models need sessions in memory).
     prior: Beta(a, b) on every probability parameter, None for maximum likelihood, or
-    "empirical": one Beta per qd-keyed family learned by type-II maximum likelihood in every
-    M-step (em/empirical.py, clicklog.priors), in fit.prior as a dict per parameter and in
-    settings["learned_prior"]; in memory only (not streamed, not with accelerate).
+    "empirical": one Beta per qd-keyed family learned by type-II maximum likelihood, in rounds
+    alternating with fixed-prior fits (em/empirical.py, clicklog.priors), in fit.prior as a
+    dict per parameter and in settings["learned_prior"]; in memory only (not streamed).
+    max_iter then bounds each round's fit (as each L-BFGS run's in gradient.fit).
     tol: stop when the per-impression objective changes by less than this.
     init: starting values by parameter name (default 0.5 everywhere, as the gradient engine).
     sources: parameter name -> "table" (default), "linear", "mlp" or an options dict
     (clicklog.network.parse): a function source is a function of its keys' features fitted
     in every M-step (regression-based EM, em/sources.py; no prior on it; seed: its starting
-    weights, in settings[f"{name}_network"] after the fit).
+    weights, in settings[f"{name}_network"] after the fit). PBM's and UBM's examination: a
+    function of each impression's rank (and column) and Sessions.bias_features (em/bias.py).
     vision (vision models): "per-doc" (a table) or "mlp", the same as sources={"vision": "mlp"}.
     accelerate: SQUAREM (em/squarem.py; not with a function source, which is no probability
-    table to extrapolate).
+    table to extrapolate); None (default): SQUAREM for the rounds of prior="empirical" without
+    a function source, plain EM otherwise.
     callback: called with each history entry (iteration, seconds, objective) as it is made.
     Defaults of max_iter and tol: clicklog.defaults, shared with gradient.fit and the CLI.
     """
@@ -274,16 +283,19 @@ def fit(
         )
     spec = get_model(model)
     empirical = priors.is_empirical(prior)
-    if empirical and accelerate:
-        raise ValueError("prior='empirical' re-estimates the prior every M-step, which SQUAREM "
-                         "cannot extrapolate: use accelerate=False")
     prior = None if empirical else check_prior(prior)
     if sessions.n == 0:
         raise ValueError("cannot fit a click model to zero sessions")
     check_iterations(max_iter)
     params = initial_params(spec.parameters, sessions, init)
     sources = network.with_vision(spec.parameters, sources, vision)
-    regressions = function_sources(spec.parameters, sessions, sources, seed)
+    # Examination from bias features keys its own cells (em/bias.py); the rest are em.sources'.
+    attached = bias.attach(spec, params, sessions, sources, seed, init)
+    spec, params = attached.spec, attached.params
+    regressions = {**function_sources(spec.parameters, sessions, attached.sources, seed),
+                   **attached.regressions}
+    if accelerate is None:
+        accelerate = empirical and not regressions
     if accelerate and regressions:
         raise ValueError("accelerate=True cannot extrapolate a function source; use tables")
     compile_seconds = compile_kernels(spec, params, sessions)
@@ -300,12 +312,15 @@ def fit(
         n_impressions=lay.n_impressions,
         callback=callback,
     )
-    if empirical:
-        steps, state = _empirical_steps(steps, model, spec, sessions, regressions)
     closed_form = spec.closed_form and not regressions
-    result = run(steps, params, max_iter, tol, closed_form, start, accelerate)
     if empirical:
-        prior = dict(state.priors)
+        result, prior, rounds = alternate(
+            model, spec, sessions, params, partial(_under, steps, regressions=regressions),
+            lambda s, p, n, t: run(s, p, n, t, closed_form, start, accelerate),
+            max_iter, tol, tuple(regressions), EPS,
+        )
+    else:
+        result = run(steps, params, max_iter, tol, closed_form, start, accelerate)
     settings = {
         "max_iter": max_iter,
         "tol": tol,
@@ -316,29 +331,23 @@ def fit(
         **{f"{name}_network": r.weights for name, r in regressions.items()},
         **({"sources": {k: r.spec.describe() for k, r in regressions.items()}}
            if regressions else {}),
-        **(_empirical_settings(state) if empirical else {}),
+        **(_empirical_settings(model, prior, rounds, regressions) if empirical else {}),
     }
     return assemble(model, result, prior, compile_seconds, settings, free=regressions,
-                    vocabulary=FitVocabulary.of(sessions))
+                    vocabulary=FitVocabulary.of(sessions), spec=spec,
+                    objective_of=attached.objective(result.params, prior, regressions))
 
 
-def _empirical_steps(
-    steps: Steps, model: str, spec: Model, sessions: Sessions, free: Collection[str]
-) -> tuple[Steps, Empirical]:
-    """`steps` with the prior re-estimated in every M-step (em/empirical.py)."""
-    state = Empirical(model, spec, sessions, tuple(free))
-    regressions = steps.mstep.keywords["regressions"]
-    return replace(
-        steps,
-        estep=state.remembering(steps.estep),
-        mstep=lambda stats: mstep(stats, state.update(stats), regressions),
-        log_prior=lambda params: _log_prior(params, state.priors, free),
-    ), state
+def _under(steps: Steps, prior: Prior, regressions: Mapping) -> Steps:
+    """`steps` with the MAP M-step and the log prior of `prior` (a round of em/empirical.py)."""
+    return replace(steps, mstep=partial(mstep, prior=prior, regressions=regressions),
+                   log_prior=partial(_log_prior, prior=prior, free=regressions))
 
 
-def _empirical_settings(state: Empirical) -> dict:
-    return {"prior": priors.EMPIRICAL,
-            "learned_prior": {name: list(state.priors[name]) for name in state.learned}}
+def _empirical_settings(model: str, prior: Prior, rounds: int, free: Collection[str]) -> dict:
+    return {"prior": priors.EMPIRICAL, "empirical_rounds": rounds,
+            "learned_prior": {name: list(prior[name]) for name in priors.learned(model)
+                              if name not in free}}
 
 
 def posteriors(model: str, params: Params, sessions: Sessions) -> Hidden:

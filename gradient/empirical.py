@@ -1,13 +1,15 @@
-"""Empirical-Bayes priors in the gradient engine: L-BFGS on theta, alternated with type-II ML.
+"""Empirical-Bayes priors in the gradient engine: rounds of type-II ML and a MAP solve.
 
 `gradient.fit(..., prior="empirical")` (optimizer "lbfgs"; clicklog.priors has the objective
 and the rules). Rounds: from the current theta, each learned family's informative counts give
-its Beta(a, b) by clicklog.priors.fit_beta (as in EM's M-step, em/empirical.py); L-BFGS then
-maximises the objective J(theta; h) from the current theta with those pairs (traced, so no
-round recompiles). The fit stops when a round's new pairs differ from the ones theta was just
-fitted with by less than H_TOL (relative), at the same joint fixed point as EM. Rounds
-converge at about EM's linear rate; each is a short warm-started solve. (Anderson acceleration
-of the rounds was tried: it amplified the inner solves' stopping noise and did not converge.)
+its Beta(a, b) by clicklog.priors.fit_beta (as in EM's rounds, em/empirical.py); theta is then
+solved to the MAP of J(theta; h) with those pairs: L-BFGS from the start (traced priors, so no
+round recompiles), finished by Newton steps (gradient/newton.py) until every entry's summed
+logit gradient is at most tol times the number of impressions (L-BFGS alone stops with rarely
+shown pairs visibly short of their MAP, and their counts are the type-II data); later rounds
+start from the last MAP, so Newton steps alone finish them (L-BFGS again only where Newton did
+not get there). The fit stops when the rounds' hyper-parameters have settled
+(clicklog.priors.settled), at the same joint fixed point as EM.
 
 Counts without an E-step. The type-II criterion's data are the binomial-equivalent counts of
 em/empirical.py (clicklog.priors.equivalent): per pair, the binomial with the score and the
@@ -33,14 +35,13 @@ import numpy as np
 from clicklog import catalogue, priors
 from clicklog.fit import Callback, History
 from clicklog.sessions import Sessions
-from gradient import lbfgs
+from gradient import lbfgs, newton
 from gradient.batch import Batch, padded_rows, to_batch
 from gradient.logmath import LOGIT_BOUND, probabilities
 from gradient.objective import log_likelihood
 from gradient.predict import precision
 from gradient.sources import is_network, tables
 
-H_TOL = 1e-8
 MAX_ROUNDS = 500
 # Logits are read this far inside the bound, where jnp.clip passes the gradient through.
 INSIDE = 1e-6
@@ -124,7 +125,8 @@ def minimise(
     """Alternate type-II ML and L-BFGS (module docstring) from `theta` on `batch` (the rows of
     `rows`); returns the last L-BFGS result with the whole history (entries carry their
     `round`), the priors it was fitted under and the number of rounds. max_iter and tol are
-    each L-BFGS run's; converged: the last run converged and the priors stopped moving."""
+    each L-BFGS run's; converged: Newton steps brought the last round to its MAP
+    (gradient/newton.py) and the priors settled (clicklog.priors.settled)."""
     free = tuple(k for k, v in theta.items() if is_network(v))
     learned = tuple(n for n in priors.learned(model) if n not in free)
     with precision("float64"):
@@ -134,23 +136,32 @@ def minimise(
         counts = binomial_counts(model, theta, rows, counts_batch)
         return {**start, **{n: priors.fit_beta(*counts[n], start=start[n]) for n in learned}}
 
+    moves: list[float] = []
     current = type_ii(theta, priors.starting(model, free))
     history = History(callback)
     compile_seconds, offset, converged, rounds = 0.0, 0.0, False, 0
+    polished = None
     while rounds < MAX_ROUNDS:
-        started = time.perf_counter()
+        started, compiling = time.perf_counter(), 0.0
         rounds += 1
-        result = lbfgs.minimise(theta, batch, n_impressions, model, current, max_iter, tol,
-                                memory_size)
-        theta = result.theta
-        compile_seconds += result.compile_seconds
-        for entry in result.history:
-            history.append({**entry, "seconds": offset + entry["seconds"], "round": rounds})
+        if polished is None or not polished.converged:
+            result = lbfgs.minimise(theta, batch, n_impressions, model, current, max_iter, tol,
+                                    memory_size)
+            theta, compiling = result.theta, result.compile_seconds
+            for entry in result.history:
+                history.append({**entry, "seconds": offset + entry["seconds"], "round": rounds})
+        polished = newton.polish(theta, counts_batch, model, current, tol * n_impressions)
+        theta = polished.theta
+        compile_seconds += compiling
+        history.append({"seconds": offset + time.perf_counter() - started - compiling,
+                        "round": rounds, "objective": polished.objective / n_impressions,
+                        "newton_steps": polished.steps})
         mapped = type_ii(theta, current)
-        offset += time.perf_counter() - started - result.compile_seconds
+        offset += time.perf_counter() - started - compiling
         if not math.isfinite(history[-1]["objective"]):
             break
-        if result.converged and _moved(mapped, current) < H_TOL:
+        moves.append(_moved(mapped, current))
+        if polished.converged and priors.settled(moves, tol):
             converged = True
             break
         current = mapped

@@ -68,9 +68,10 @@ BASELINES: tuple[str, ...] = ("ctr", "coec", "skip-above", "shown-order")
 # The own table is fitted by EM only: L-BFGS lands on the same optimum wherever there is a
 # prior (the cross table shows both engines) and its compilation per log would dominate the run.
 OWN_ENGINES: tuple[str, ...] = (engines.EM,)
-# The priors each engine runs. L-BFGS's empirical prior takes 30-100 warm-started L-BFGS
-# rounds (over 5 minutes per fit on the 2-core machine) and lands on EM's hyper-parameters
-# (the agreement tests of the prior), so the table leaves it to EM to keep the run in minutes.
+# The priors each engine runs. L-BFGS's empirical prior (about 10 rounds of Newton-finished
+# MAP solves) lands on EM's hyper-parameters (the agreement tests of the prior) but still costs
+# minutes per fit on the 2-core machine (Yandex DBN: 295 s at load 12), so the table leaves
+# it to EM to keep the run in minutes.
 ENGINE_PRIORS: dict[str, tuple[str, ...]] = {
     engines.EM: tuple(PRIORS),
     engines.LBFGS: ("beta22", "none"),

@@ -54,22 +54,21 @@ def _agree(model, sessions, em_tol):
 
 def test_em_and_lbfgs_agree_on_a_simulated_log():
     sim = simulate("dbn", 800, 6, K=4, n_queries=12, pool_size=5, min_length=3)
-    _agree("dbn", sim.sessions, 1e-12)
+    _agree("dbn", sim.sessions, 1e-10)
 
 
 @pytest.mark.realdata
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "not met yet: both engines stop on small changes along a slow direction of the joint "
-    "fixed point; measured 2026-12-01 (EM tol 1e-12 vs L-BFGS rounds): PBM b 4.2445 vs "
-    "4.2468, DBN attraction a 1.4508 vs 1.4516, differences 1e-3..3e-3 > 1e-4"))
-@pytest.mark.parametrize("model", ["pbm", "dbn"])
-def test_em_and_lbfgs_agree_on_the_yandex_sample(model):
+@pytest.mark.parametrize("model, em_tol", [("pbm", 1e-9), ("dbn", 1e-8)])
+def test_em_and_lbfgs_agree_on_the_yandex_sample(model, em_tol):
+    # Both engines stop on the residual of the joint fixed point (em/empirical.py,
+    # gradient/empirical.py); EM's tolerance is the loosest that keeps its hyper-parameters
+    # within 2e-5 of L-BFGS's (measured), DBN's EM being slow near its MAP.
     paths = yandex_sample_paths()
     if paths is None:
         pytest.skip("the Yandex WSCD sample is not in ../shared/data (or $CLICKFIT_DATA)")
     train, _ = read_many(paths)
-    _agree(model, dedup(train), 1e-12)
+    _agree(model, dedup(train), em_tol)
 
 
 def test_unsupported_empirical_fits_say_why():
