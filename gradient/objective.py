@@ -29,8 +29,10 @@ def log_prior(theta: dict[str, jax.Array], prior: Prior) -> jax.Array:
     summed over every entry, constant dropped for one fixed pair; for a dict name -> (a, b)
     (an empirical prior, gradient/empirical.py) each parameter's own pair with its constant
     -log B(a, b), as clicklog.catalogue.log_prior. A network's weights (gradient/sources.py) are
-    not probabilities and carry no prior. (a, b) may be traced values."""
-    total = jnp.zeros(())
+    not probabilities: no Beta prior, their own Gaussian one (source option l2). (a, b) may
+    be traced values."""
+    # A network's weights have their own Gaussian prior (gradient/sources.py; 0 without l2).
+    total = sum((x.log_prior() for x in theta.values() if is_network(x)), jnp.zeros(()))
     if prior is None:
         return total
     per_name = isinstance(prior, Mapping)

@@ -7,8 +7,9 @@ static data. Before a model's log-probabilities are computed, `tables` replaces 
 by its logits over all of its keys' standardised features (Batch.features, by the kind of key:
 "qd" or "doc"), so the ten models and the vision family see a table of logits whatever the
 source, and the optimiser moves the weights with every other parameter on the shared
-objective. Weights carry no prior (gradient.objective.log_prior skips networks); the Beta
-prior covers the tables.
+objective. The Beta prior covers the tables; a network's weights carry their own Gaussian
+prior (source option l2, 0 by default: none), added by gradient.objective.log_prior, the same
+term as em/sources.py's.
 """
 
 from __future__ import annotations
@@ -26,21 +27,27 @@ from gradient.logmath import probabilities
 
 @jax.tree_util.register_pytree_node_class
 class Network:
-    """A function source's weights (the pytree's leaves) and activation (static)."""
+    """A function source's weights (the pytree's leaves), activation and weight-prior
+    precision l2 (static)."""
 
-    def __init__(self, weights: Mapping, activation: str = "tanh") -> None:
+    def __init__(self, weights: Mapping, activation: str = "tanh", l2: float = 0.0) -> None:
         self.weights = dict(weights)
         self.activation = activation
+        self.l2 = l2
 
     def tree_flatten(self):
-        return (self.weights,), self.activation
+        return (self.weights,), (self.activation, self.l2)
 
     @classmethod
-    def tree_unflatten(cls, activation, children):
-        return cls(children[0], activation)
+    def tree_unflatten(cls, static, children):
+        return cls(children[0], *static)
 
     def logits(self, x, xp=jnp):
         return network.logits(self.weights, x, self.activation, xp)
+
+    def log_prior(self, xp=jnp):
+        """-(l2 / 2) |w|^2 (clicklog.network.weight_log_prior), as em/sources.py's."""
+        return network.weight_log_prior(self.weights, self.l2, xp)
 
 
 def is_network(value: object) -> bool:
@@ -63,7 +70,8 @@ def start(
             )
         features = network.key_features(sessions, model, name)
         theta[name] = Network(
-            network.initial_weights(features.shape[1], seed, spec.hidden), spec.activation
+            network.initial_weights(features.shape[1], seed, spec.hidden), spec.activation,
+            spec.l2,
         )
     return theta
 

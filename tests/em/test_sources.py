@@ -81,14 +81,19 @@ def test_linear_sources_agree_across_engines_and_recover_the_truth(model):
 
 def test_same_start_and_mlp_source_agree():
     """An MLP source from the same seed (clicklog.network.initial_weights, used by both
-    engines) reaches the same objective within 1e-4 nats per impression in both on PBM."""
+    engines) reaches the same objective within 1e-4 nats per impression in both on PBM, and
+    both converge. With a Gaussian prior on the weights (l2): without one the likelihood of a
+    tanh network has no finite maximum (units saturate and the weights grow along a ridge,
+    to |w| ~ 500 here), so neither engine can converge and where each stops is arbitrary."""
     sessions, attraction, _ = feature_log("pbm", seed=5)
-    sources = {"attraction": {"kind": "mlp", "hidden": (4,)}}
+    sources = {"attraction": {"kind": "mlp", "hidden": (4,), "l2": 10.0}}
     em_full = em.fit("pbm", sessions, prior=PRIOR, sources=sources, max_iter=3_000, tol=1e-8,
                      seed=3)
     gd_full = gradient.fit("pbm", sessions, prior=PRIOR, sources=sources, seed=3,
                            dtype="float64")
+    assert em_full.converged and gd_full.converged
     assert em_full.settings["sources"]["attraction"]["hidden"] == [4]
+    assert em_full.settings["sources"]["attraction"]["l2"] == 10.0
     assert gd_full.settings["sources"] == em_full.settings["sources"]
     gap = em_full.objective(sessions) - gd_full.objective(sessions)
     assert abs(gap) < 1e-4, gap
@@ -100,7 +105,7 @@ def test_source_options_are_checked():
     cases = [
         ({"attraction": "cnn"}, "must be one of"),
         ({"continuation": "mlp"}, "does not have"),
-        ({"examination": "linear"}, "no features"),
+        ({"examination": "linear"}, "per-impression bias features"),
         ({"attraction": {"kind": "mlp", "activation": "relu"}}, "activation"),
         ({"attraction": {"kind": "linear", "hidden": (3,)}}, "no hidden layers"),
         ({"attraction": {"kind": "mlp", "depth": 2}}, "unknown source options"),
