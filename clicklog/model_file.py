@@ -111,6 +111,9 @@ def save(fit: Fit, path: str | os.PathLike, **extra) -> None:
     vocab = fit.vocabulary
     if vocab is None:
         raise ValueError("this fit does not know its vocabulary; it cannot be saved by ids")
+    if "examination" in fit.settings.get("sources", {}):
+        raise ValueError("a fit whose examination is a function of bias features cannot be "
+                         "saved yet (its inputs' standardisation is not in the model file)")
     K = max((np.shape(v)[0] for name, v in fit.params.items()
              if catalogue.parameters(fit.model)[name] in ("rank", "rank_last")), default=0)
     content = {

@@ -11,6 +11,12 @@ Click probabilities (conditional = unconditional):
 
     P(C_r = 1 | c_<r) = P(C_r = 1) = attraction[qd_r] * examination[r].
 
+Examination from bias features: with sources={"examination": "linear" | "mlp"} it is a
+function of each impression's rank and bias features (Sessions.bias_features: device, result
+type), P(C_r = 1) = attraction[qd_r] * f([one-hot r, bias features of (i, r)]); then the
+parameter is f's probability per cell, the distinct (r, bias row) of the log (clicklog/cells.py,
+em/bias.py: the same exact E-step, f refitted to its (S1, T) per cell in every M-step).
+
 E-step and M-step: em/position.py with a one-column examination table. Relevance is
 attraction. Initialisation: every parameter 0.5 (symmetric in attraction and examination;
 the rank dependence of the clicks breaks the symmetry in the first iteration).

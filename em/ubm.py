@@ -13,7 +13,11 @@ Click probabilities:
     P(C_r = 1 | c_<r) = attraction[qd_r] * examination[r, j(c_<r)]
     P(C_r = 1)        = attraction[qd_r] * sum_j P(j at r) examination[r, j],
 
-the second marginalising the last click above r by a forward pass (em/position.py). Relevance
+the second marginalising the last click above r by a forward pass (em/position.py). With
+sources={"examination": "linear" | "mlp"}, examination[r, j] becomes per impression
+f([one-hot r, one-hot j, bias features of (i, r)]), f's probability per cell, the distinct
+(r, j, bias row) of the log (clicklog/cells.py, em/bias.py: the same exact E-step, f refitted
+to its (S1, T) per cell in every M-step). Relevance
 is attraction. Initialisation: every parameter 0.5; entries [r, j > r] are never used and
 stay at the prior's mode.
 """

@@ -27,13 +27,21 @@ class Batch(NamedTuple):
     doc: jax.Array  # int32 [B, K], the document (vision bias); padding reads document 0
     # Standardised key features by kind of key ("qd": [n_qd, F], "doc": [n_docs, F];
     # clicklog.network), for function sources (gradient/sources.py): tables for the whole
-    # log, not per-session fields, so `rows` leaves them whole.
+    # log, not per-session fields, so `rows` leaves them whole. The exception: the raw bias
+    # features [B, K, Bf] of every impression, under the examination's kinds (PER_SESSION),
+    # which an examination function (gradient/bias.py) standardises itself.
     features: dict[str, jax.Array] | None = None
 
     def rows(self, index: jax.Array) -> Batch:
-        """The sessions at `index` (a minibatch), with the same document features."""
+        """The sessions at `index` (a minibatch), with the same key features."""
         pick = [getattr(self, name)[index] for name in ("qd", "click", "mask", "weight", "doc")]
-        return Batch(*pick, features=self.features)
+        features = {kind: value[index] if kind in PER_SESSION else value
+                    for kind, value in (self.features or {}).items()}
+        return Batch(*pick, features=features)
+
+
+# The kinds of key of examination (clicklog.catalogue), whose function reads bias features.
+PER_SESSION = ("rank", "rank_last")
 
 
 def padded_rows(n: int, block: int = BLOCK) -> int:
@@ -59,17 +67,22 @@ def to_batch(sessions: Sessions, rows: int, dtype: str) -> Batch:
     click[:n] = sessions.click
     mask[:n] = real
     weight[:n] = sessions.weight
+    features = {
+        kind: jnp.asarray(network.standardise(table), dtype=dtype)
+        for kind, table in (("qd", sessions.qd_features), ("doc", sessions.doc_features))
+        if table is not None
+    }
+    if sessions.bias_features is not None:
+        bias = np.zeros((rows, K, sessions.bias_features.shape[2]), np.float64)
+        bias[:n] = sessions.bias_features
+        features.update(dict.fromkeys(PER_SESSION, jnp.asarray(bias, dtype=dtype)))
     return Batch(
         qd=jnp.asarray(qd),
         click=jnp.asarray(click),
         mask=jnp.asarray(mask),
         weight=jnp.asarray(weight, dtype=dtype),
         doc=jnp.asarray(doc),
-        features={
-            kind: jnp.asarray(network.standardise(table), dtype=dtype)
-            for kind, table in (("qd", sessions.qd_features), ("doc", sessions.doc_features))
-            if table is not None
-        },
+        features=features,
     )
 
 

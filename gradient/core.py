@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from clicklog import catalogue, defaults, network, priors
+from clicklog import catalogue, cells, defaults, network, priors
 from clicklog.dedup import dedup
 from clicklog.fit import Callback, Fit, FitVocabulary
 from clicklog.sessions import Sessions
-from gradient import adam, lbfgs, predict
+from gradient import adam, bias, lbfgs, predict
 from gradient import empirical as gradient_empirical
 from gradient.batch import padded_rows, to_batch
 from gradient.logmath import logits
@@ -79,7 +79,9 @@ def fit(
     sources: parameter name -> "table" (default), "linear", "mlp" or an options dict
     (clicklog.network.parse): a function of its keys' features trained end to end
     (gradient/sources.py; from the same seeded weights as em.fit's; no prior on it; its weights
-    in settings[f"{name}_network"], its probability of every key in params[name]).
+    in settings[f"{name}_network"], its probability of every key in params[name]). PBM's and
+    UBM's examination: a function of each impression's rank (and column) and
+    Sessions.bias_features (gradient/bias.py; params["examination"] per cell, as em.fit's).
     vision (vision models): "per-doc" (a table) or "mlp", the same as sources={"vision": "mlp"}.
     callback: called with each history entry (L-BFGS step or Adam epoch) as it is made (not
     for a streamed fit). Defaults (max_iter, tol: None for the dtype's; Adam's): clicklog.defaults.
@@ -116,9 +118,14 @@ def fit(
         prior = (float(prior[0]), float(prior[1]))
     tol = DEFAULT_TOL[dtype] if tol is None else float(tol)
     sources = network.with_vision(name, sources, vision)
+    # Examination from bias features (gradient/bias.py); the rest are gradient.sources'.
+    examination, sources = cells.split(name, sources)
     start = sources_start(name, sessions, sources, seed, initial_logits(name, sessions, init))
+    if examination is not None:
+        start[bias.NAME] = bias.start(name, examination, sessions, seed)
     settings: dict = {"optimizer": optimizer, "dtype": dtype}
-    specs = network.parse_all(name, sources)
+    specs = {**network.parse_all(name, sources),
+             **({bias.NAME: examination} if examination is not None else {})}
     if specs:
         settings["sources"] = {k: spec.describe() for k, spec in specs.items()}
     with precision(dtype):
@@ -161,6 +168,8 @@ def fit(
         fitted = jax.tree.map(np.asarray, result.theta)
     if name in catalogue.VISION_MODELS:
         settings["vision"] = vision
+    if examination is not None:
+        return bias.make_fit(name, fitted, sessions, result, prior, dtype, settings, to_params)
     return make_fit(name, fitted, sessions, result, prior, dtype, settings)
 
 

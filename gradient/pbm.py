@@ -8,6 +8,10 @@ Parameters: `examination` gamma_r per rank [K], `attraction` alpha_qd per pair.
 Click probabilities (clicks are independent across ranks, so both coincide):
 
     P(C_r = 1 | c_<r) = P(C_r = 1) = alpha_qd(r) * gamma_r
+
+With sources={"examination": "linear" | "mlp"} the examination of an impression is a function
+of its rank and bias features, gamma = f([one-hot r, bias features]) (gradient/bias.py, the
+same function as em.fit's: clicklog/cells.py); the table's gamma_r is then f's at that rank.
 """
 
 from __future__ import annotations
@@ -21,5 +25,10 @@ from gradient.logmath import log_prob_pair, log_prob_pair_at
 
 def pbm(theta: dict[str, jax.Array], batch: Batch) -> LogProbs:
     log_a, _ = log_prob_pair_at(theta["attraction"], batch.qd)
-    log_e, _ = log_prob_pair(theta["examination"])
-    return independent(log_a + log_e[None, :], batch.mask)
+    examination = theta["examination"]
+    if examination.ndim == 1:
+        log_e = log_prob_pair(examination)[0][None, :]
+    else:
+        # A function's logits per impression [B, K], already inside the bounds (gradient/bias.py)
+        log_e = jax.nn.log_sigmoid(examination)
+    return independent(log_a + log_e, batch.mask)

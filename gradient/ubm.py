@@ -15,6 +15,10 @@ where q_r(j) = P(j_r = j) follows the recursion (O(K) per rank, O(K^2) per sessi
 
     q_0 = [1, 0, ...],   q_{r+1}(j) = q_r(j) (1 - alpha_qd(r) gamma[r, j]) for j <= r,
                          q_{r+1}(r + 1) = P(C_r = 1).
+
+With sources={"examination": "linear" | "mlp"} gamma is per impression, a function of r, j and
+the impression's bias features, gamma = f([one-hot r, one-hot j, bias features])
+(gradient/bias.py, the same function as em.fit's: clicklog/cells.py).
 """
 
 from __future__ import annotations
@@ -58,9 +62,18 @@ def unconditional(log_a: jax.Array, log_gamma: jax.Array) -> jax.Array:
 
 def ubm(theta: dict[str, jax.Array], batch: Batch) -> LogProbs:
     log_a, _ = log_prob_pair_at(theta["attraction"], batch.qd)
-    log_gamma, _ = log_prob_pair(theta["examination"])
-    K = batch.click.shape[1]
-    log_e = log_gamma[jnp.arange(K)[None, :], last_click_state(batch.click)]
+    examination = theta["examination"]
+    n, K = batch.click.shape
+    state = last_click_state(batch.click)
+    if examination.ndim == 2:
+        log_gamma, _ = log_prob_pair(examination)
+        log_e = log_gamma[jnp.arange(K)[None, :], state]
+    else:
+        # A function's logits per session [B, K, K], [rank r, column j], already inside the
+        # bounds (gradient/bias.py).
+        log_gamma = jax.nn.log_sigmoid(examination)
+        log_e = log_gamma[jnp.arange(n)[:, None], jnp.arange(K)[None, :], state]
+        log_gamma = jnp.transpose(log_gamma, (1, 0, 2))
     log_p = log_a + log_e
     return LogProbs(
         click=log_p,
