@@ -39,7 +39,7 @@ LABEL_ATTRACTION = (0.05, 0.3, 0.7)
 LABEL_SATISFACTION = (0.1, 0.4, 0.8)
 
 __all__ = ["letor_files", "pair_rows", "read_letor", "simulate_from_letor",
-           "simulate_ranking_log"]
+           "simulate_ranking_log", "with_ranker_score"]
 
 
 def _first_seen(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,6 +170,21 @@ def hide_pairs(world: World, shown: np.ndarray) -> World:
                    query_p=query_p / query_p.sum())
 
 
+def with_ranker_score(world: World, ranker_score: np.ndarray) -> World:
+    """The world with the production ranker's fixed score replaced by `ranker_score`, float
+    per pair index (finite)."""
+    ranker_score = np.asarray(ranker_score, np.float64)
+    if ranker_score.shape != (world.n_qd,):
+        raise ValueError(f"ranker_score must be float [n_pairs={world.n_qd}], got shape "
+                         f"{ranker_score.shape}")
+    if not np.all(np.isfinite(ranker_score)):
+        raise ValueError("ranker_score must be finite")
+    valid = world.pool_qd >= 0
+    score = np.full(world.pool_qd.shape, -np.inf)
+    score[valid] = ranker_score[world.pool_qd[valid]]
+    return replace(world, score=score)
+
+
 def simulate_ranking_log(
     path: str | os.PathLike | Letor,
     model: str,
@@ -184,6 +199,7 @@ def simulate_ranking_log(
     label_attraction: tuple[float, float, float] = LABEL_ATTRACTION,
     label_satisfaction: tuple[float, float, float] = LABEL_SATISFACTION,
     params: dict | None = None,
+    ranker_score: np.ndarray | None = None,
 ) -> Simulation:
     """A click log of `model` on the LETOR data of `path` for ranking against the labels.
 
@@ -195,6 +211,10 @@ def simulate_ranking_log(
     - Clicks: `model` with label-driven attraction (and satisfaction), as the module says.
     - `shown`: bool per pair index (`pair_rows` order); pairs where it is False stay in the
       vocabulary with labels and features but never appear on a page (held-out pairs).
+    - `ranker_score`: float per pair index, a production ranker's fixed score to use in place
+      of the label-driven one (e.g. benchmarks.simulate.letor_ranker.judged_ranker, a function
+      of the features); the Gumbel noise per impression stays. The label-driven draw is still
+      made, so the rest of the simulation (clicks, satisfaction) is the same for a seed.
 
     `sessions.labels` are the graded labels and `sessions.qd_features` the pairs' LETOR
     features, both per pair index.
@@ -211,6 +231,8 @@ def simulate_ranking_log(
         data, rng, query_p, K=K, min_length=None, ranking_noise=ranking_noise,
         ranker_noise=ranker_noise, label_attraction=label_attraction,
     )
+    if ranker_score is not None:
+        world = with_ranker_score(world, ranker_score)
     if shown is not None:
         world = hide_pairs(world, shown)
     return _simulate(model, world, data, n_sessions, rng, session_seq, label_satisfaction,

@@ -1,0 +1,260 @@
+"""results/features.md, its CSVs and figure, from the per-seed rows of benchmarks.bench.features.
+
+Per-seed rows are summarised as mean and standard deviation over seeds (ddof 1; blank for a
+single seed). The claims table is written from the numbers: a feature-based fit beats a
+baseline "yes" when it is higher in every seed, "mean only" when higher on average but not in
+every seed, "no" otherwise; the table says in how many seeds it was higher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from benchmarks.bench import figures, mstep_speed
+from benchmarks.bench.tables import Column, fixed, markdown, plain
+from clicklog import network
+from clicklog.atomic import atomic_write
+
+SETS = ("held_out", "shown", "unshown")
+BASELINES = ("chance", "ranker", "label_copy")
+KEYS = ["model", "engine", "source"]
+
+
+def _spread(values: pd.Series) -> float:
+    return float(values.std(ddof=1)) if values.size > 1 else float("nan")
+
+
+def _order(df: pd.DataFrame, keys: list[str], order: dict[str, tuple]) -> pd.DataFrame:
+    rank = {k: {v: i for i, v in enumerate(order[k])} for k in keys}
+    return df.sort_values(keys, key=lambda col: col.map(rank[col.name])).reset_index(drop=True)
+
+
+def summary(fits: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
+    """One row per model x engine x source: mean and sd over seeds of each nDCG, mean fit
+    seconds and iterations, converged fits out of all."""
+    grouped = fits.groupby(KEYS, sort=False)
+    out = grouped.agg(
+        **{f"{s}_mean": (f"ndcg_{s}", "mean") for s in SETS},
+        **{f"{s}_sd": (f"ndcg_{s}", _spread) for s in SETS},
+        fit_seconds=("fit_seconds", "mean"), compile_seconds=("compile_seconds", "mean"),
+        iterations=("iterations", "mean"), converged_n=("converged", "sum"),
+        seeds=("seed", "nunique"),
+    ).reset_index()
+    out["converged"] = [f"{int(c)}/{n}" for c, n in zip(out.converged_n, out.seeds, strict=True)]
+    return _order(out, KEYS, order)
+
+
+def baseline_summary(baselines: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
+    """One row per generator: mean and sd over seeds of each baseline on each set of pairs."""
+    columns = [f"{b}_{s}" for b in BASELINES for s in SETS]
+    grouped = baselines.groupby("model", sort=False)
+    out = grouped.agg(
+        **{f"{c}_mean": (c, "mean") for c in columns},
+        **{f"{c}_sd": (c, _spread) for c in columns},
+        **{f"{s}_pairs": (f"{s}_pairs", "mean") for s in SETS},
+    ).reset_index()
+    return _order(out, ["model"], order)
+
+
+def verdict(gain: pd.Series) -> str:
+    """The claim from per-seed gains: "yes" when higher in every seed, "no" when not higher
+    on average, else "mean only"."""
+    if (gain > 0.0).all():
+        return "yes"
+    return "mean only" if gain.mean() > 0.0 else "no"
+
+
+def claims(fits: pd.DataFrame, baselines: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
+    """Per feature-based fit: does its held-out nDCG@10 beat chance and the production
+    ranker's order (`verdict`), and in how many seeds?"""
+    merged = fits[fits.source != "table"].merge(
+        baselines[["seed", "model", "chance_held_out", "ranker_held_out"]], on=["seed", "model"])
+    out = []
+    for key, part in merged.groupby(KEYS, sort=False):
+        gain = part.ndcg_held_out - part.ranker_held_out
+        n = len(part)
+        out.append({
+            **dict(zip(KEYS, key, strict=True)),
+            "ndcg": part.ndcg_held_out.mean(), "chance": part.chance_held_out.mean(),
+            "ranker": part.ranker_held_out.mean(),
+            "gain_mean": gain.mean(), "gain_sd": _spread(gain),
+            "beats_chance": verdict(part.ndcg_held_out - part.chance_held_out),
+            "chance_seeds": f"{int((part.ndcg_held_out > part.chance_held_out).sum())}/{n}",
+            "beats_ranker": verdict(gain),
+            "ranker_seeds": f"{int((gain > 0.0).sum())}/{n}",
+        })
+    return _order(pd.DataFrame(out), KEYS, order)
+
+
+def _pm(mean_col: str) -> Callable[[pd.Series], str]:
+    def fmt(row) -> str:
+        sd = row[mean_col.replace("_mean", "_sd")]
+        mean = row[mean_col]
+        return f"{mean:.4f}" if np.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"
+    return fmt
+
+
+def _with_pm(df: pd.DataFrame, means: list[str]) -> pd.DataFrame:
+    df = df.copy()
+    for m in means:
+        df[m] = df.apply(_pm(m), axis=1)
+    return df
+
+
+def figure(table: pd.DataFrame, base: pd.DataFrame, engines, sources, path: Path) -> None:
+    fig = Figure(figsize=(4.0 * len(base), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(base), squeeze=False)[0]
+    for ax, b in zip(axes, base.itertuples(index=False), strict=True):
+        part = table[table.model == b.model]
+        width = 0.38
+        for i, engine in enumerate(engines):
+            rows = part[part.engine == engine].set_index("source").reindex(sources)
+            ax.bar(np.arange(len(sources)) + (i - 0.5) * width, rows.held_out_mean, width,
+                   yerr=rows.held_out_sd.fillna(0.0), capsize=3, label=engine)
+        ax.axhline(b.chance_held_out_mean, color="grey", linestyle=":", label="chance")
+        ax.axhline(b.ranker_held_out_mean, color="black", linestyle="--",
+                   label="production ranker")
+        ax.axhline(b.label_copy_held_out_mean, color="tab:red", linestyle="-.", linewidth=0.8,
+                   label="label-copy ranker (former)")
+        ax.set_xticks(np.arange(len(sources)), sources)
+        ax.set_title(f"{b.model.upper()}: held-out pairs")
+        ax.set_ylabel("nDCG@10")
+    axes[0].legend(loc="lower right", fontsize="small")
+    figures.save(fig, path)
+
+
+FIT_COLUMNS = [
+    Column("model", "model", plain, False), Column("engine", "engine", plain, False),
+    Column("source", "attraction source", plain, False),
+    Column("held_out_mean", "nDCG@10 held-out", plain),
+    Column("shown_mean", "nDCG@10 shown", plain),
+    Column("unshown_mean", "nDCG@10 unshown", plain),
+    Column("fit_seconds", "fit (s)", fixed(2)), Column("compile_seconds", "compile (s)", fixed(2)),
+    Column("iterations", "iterations", fixed(0)), Column("converged", "converged", plain),
+]
+PAIR_COLUMNS = [Column("model", "generator", plain, False)] + [
+    Column(f"{s}_pairs", f"{s.replace('_', '-')} pairs", fixed(0)) for s in SETS]
+CLAIM_COLUMNS = [
+    Column("model", "model", plain, False), Column("engine", "engine", plain, False),
+    Column("source", "source", plain, False),
+    Column("ndcg", "nDCG@10 held-out", fixed(4)), Column("chance", "chance", fixed(4)),
+    Column("ranker", "ranker order", fixed(4)),
+    Column("gain_mean", "minus ranker order", plain),
+    Column("beats_chance", "beats chance", plain, False),
+    Column("chance_seeds", "seeds", plain, False),
+    Column("beats_ranker", "beats ranker order", plain, False),
+    Column("ranker_seeds", "seeds", plain, False),
+]
+SPEED_COLUMNS = [
+    Column("keys", "keys", lambda v: f"{int(v):,}"), Column("features", "features", plain),
+    Column("source", "source", plain, False), Column("seconds", "M-step (s)", fixed(3)),
+    Column("old_seconds", f"em/mlp.py of {mstep_speed.OLD_COMMIT} (s)", fixed(3)),
+    Column("speedup", "old / new", fixed(1)),
+    Column("loss", "-Q / T reached", fixed(6)), Column("old_loss", "old -Q / T", fixed(6)),
+]
+
+
+def _baseline_table(base: pd.DataFrame) -> str:
+    rows = []
+    for b in base.itertuples(index=False):
+        d = b._asdict()
+        for name, label in (("chance", "chance"), ("ranker", "production ranker order"),
+                            ("label_copy", "label-copy order (former ranker, not this log's)")):
+            cells = []
+            for s in SETS:
+                mean, sd = d[f"{name}_{s}_mean"], d[f"{name}_{s}_sd"]
+                cells.append(f"{mean:.4f}" if np.isnan(sd) else f"{mean:.4f} ± {sd:.4f}")
+            rows.append({"model": b.model, "baseline": label, **dict(zip(SETS, cells,
+                                                                         strict=True))})
+    columns = [Column("model", "generator", plain, False),
+               Column("baseline", "baseline", plain, False)] + [
+        Column(s, f"nDCG@10 {s.replace('_', '-')}", plain) for s in SETS]
+    return markdown(pd.DataFrame(rows), columns)
+
+
+def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.DataFrame,
+          load: str, seconds: float, setup: dict) -> list[Path]:
+    """Write the four outputs atomically; `setup` holds the run's constants (order, sessions,
+    held_out, judged, seeds, first_seed_only, em, gradient) for the text."""
+    order = setup["order"]
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "figures").mkdir(exist_ok=True)
+    made = [results / "features.md", results / "features.csv", results / "features-speed.csv",
+            results / "figures" / "features-ndcg.png"]
+    with atomic_write(made[1]) as f:
+        fits.to_csv(f, index=False, float_format="%.10g")
+    with atomic_write(made[2]) as f:
+        speed.to_csv(f, index=False, float_format="%.10g")
+    table = summary(fits, order)
+    base = baseline_summary(baselines, order)
+    figure(table, base, order["engine"], order["source"], made[3])
+    claim = claims(fits, baselines, order)
+    claim["gain_mean"] = [f"{m:+.4f}" if np.isnan(s) else f"{m:+.4f} ± {s:.4f}"
+                          for m, s in zip(claim.gain_mean, claim.gain_sd, strict=True)]
+    seeds = setup["seeds"]
+    ridges = ", ".join(f"{r:g}" for r in baselines.drop_duplicates("seed").ridge)
+    text = [
+        "# Parameters as functions of features: attraction on pairs never shown",
+        "",
+        f"Written by `clickfit bench --datasets features` (benchmarks/bench/features.py) in "
+        f"{seconds:.0f} s; load average at the end {load} (1, 5, 15 min). MQ2008 click logs of "
+        f"{setup['sessions']:,} sessions per generator and seed, seeds {list(seeds)}; "
+        f"{setup['held_out']:.0%} of the pairs never shown (held-out); pages ordered by a "
+        "production ranker that is a linear function of the 46 LETOR features, fitted (ridge "
+        f"regression on the graded label) on the judgements of {setup['judged']:.0%} of the "
+        f"queries (ridge strength by 5-fold cross-validation over them: {ridges} per seed) "
+        "plus Gumbel(0, 0.5) noise per impression; the judged queries are left out of every "
+        "score. Each generator's log fitted by its own model, Beta(2, 2) on the tables, none "
+        f"on a function; EM {setup['em']}, L-BFGS {setup['gradient']}. Numbers are mean ± "
+        f"standard deviation over the {len(seeds)} seeds; "
+        f"{', '.join(setup['first_seed_only']) or 'no source'} on seed {seeds[0]} only "
+        "(its EM fits are the slow ones), so no spread there.",
+        "",
+        "Sets of pairs: held-out = never shown by design (new pairs: the claim); shown = at "
+        "least one impression; unshown = the other pairs no page showed (low in the ranker's "
+        "order of a long pool: selection-biased, harder).",
+        "",
+        markdown(base[[c.name for c in PAIR_COLUMNS]], PAIR_COLUMNS),
+        "## Baselines",
+        "",
+        _baseline_table(base),
+        "The label-copy order is the former benchmark's ranker (logit of the label's "
+        "attraction plus Normal(0, 1.5)): it copies the label, which no ranker working from "
+        "features can, and it did not order these logs; it is here for comparison with the "
+        "earlier results only.",
+        "",
+        "## Fits",
+        "",
+        markdown(_with_pm(table, [f"{s}_mean" for s in SETS])[[c.name for c in FIT_COLUMNS]],
+                 FIT_COLUMNS),
+        "Fit seconds, compile seconds and iterations are means over seeds; converged counts "
+        "seeds.",
+        "",
+        "![nDCG@10 on held-out pairs](figures/features-ndcg.png)",
+        "",
+        "## Claims: feature-based attraction on held-out pairs",
+        "",
+        "Beats: yes = higher than the baseline in every seed; mean only = higher on average "
+        "but not in every seed; no = not higher on average. Seeds = in how many seeds it was "
+        "higher. Minus ranker order = the fit's nDCG@10 minus the ranker order's, mean ± "
+        "standard deviation over seeds (paired: same log).",
+        "",
+        markdown(claim[[c.name for c in CLAIM_COLUMNS]], CLAIM_COLUMNS),
+        "## Speed of the regression M-step",
+        "",
+        f"One M-step ({network.STEPS} conjugate-gradient iterations on soft targets, after "
+        f"compilation) of em/sources.py, up to {mstep_speed.SIZES[-1][0]:,} keys; the old "
+        f"solver (em/mlp.py of commit {mstep_speed.OLD_COMMIT}, MLP only) up to "
+        f"{mstep_speed.OLD_MAX_KEYS:,} keys, in the same run. Both start from the same "
+        "weights and run the same conjugate-gradient iterations, so they reach the same loss.",
+        "",
+        markdown(speed[[c.name for c in SPEED_COLUMNS]], SPEED_COLUMNS),
+    ]
+    with atomic_write(made[0]) as f:
+        f.write("\n".join(text))
+    return made

@@ -1,0 +1,72 @@
+"""The features benchmark: nDCG with ties by hand, the claims' verdicts, and a tiny run end to
+end (tiny LETOR file, two seeds) through the report."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from features_letor import write_letor
+
+from benchmarks.bench import features, features_report
+
+L3 = math.log2(3)
+
+
+def test_ndcg_and_chance_by_hand():
+    query = np.array([0, 0, 0, 1, 1])
+    labels = np.array([2, 0, 1, 0, 0])
+    # Query 1 has one label only and does not count. Order 1, 2, 0 puts gains 0, 1, 3.
+    ideal = 3 + 1 / L3
+    assert features.ndcg(query, np.array([1.0, 3.0, 2.0, 0, 0]), labels) == pytest.approx(
+        (1 / L3 + 3 / 2) / ideal)
+    # All tied: every position gets the mean gain 4/3, the expectation over random orders.
+    assert features.chance(query, labels) == pytest.approx(4 / 3 * (1 + 1 / L3 + 1 / 2) / ideal)
+
+
+def test_verdicts():
+    assert features_report.verdict(pd.Series([0.1, 0.2])) == "yes"
+    assert features_report.verdict(pd.Series([0.3, -0.1])) == "mean only"
+    assert features_report.verdict(pd.Series([0.1, -0.3])) == "no"
+    assert features_report.verdict(pd.Series([0.0])) == "no"
+
+
+def test_tiny_run_end_to_end(tmp_path, monkeypatch):
+    path = write_letor(tmp_path / "letor", n_queries=30)
+    monkeypatch.setattr(features, "JUDGED", 0.2)
+    monkeypatch.setattr(features, "EM_SETTINGS", {"max_iter": 60, "tol": 1e-4})
+    fits, baselines = features.run_fits(path, models=("pbm",), sources=("table", "linear"),
+                                        engines=("em",), n_sessions=800, seeds=(0, 1),
+                                        first_seed_only=("linear",))
+    assert list(fits.seed) == [0, 0, 1]  # linear on the first seed only
+    assert len(baselines) == 2 and (baselines.judged_pairs == 6 * 6).all()
+    held = baselines.held_out_pairs
+    assert (held > 0).all() and (baselines.shown_pairs > 0).all()
+    # A table knows nothing of a pair never shown: it scores chance exactly.
+    table = fits[fits.source == "table"].merge(baselines, on=["seed", "model"])
+    np.testing.assert_allclose(table.ndcg_held_out, table.chance_held_out)
+    # The label grows with a feature: a linear function and the ranker both beat chance.
+    linear = fits[fits.source == "linear"].iloc[0]
+    base0 = baselines.iloc[0]
+    assert linear.ndcg_held_out > base0.chance_held_out + 0.1
+    assert base0.ranker_held_out > base0.chance_held_out + 0.1
+
+    speed = pd.DataFrame([{"keys": 10, "features": 2, "source": "linear", "seconds": 0.1,
+                           "old_seconds": np.nan, "speedup": np.nan, "loss": 0.5,
+                           "old_loss": np.nan}])
+    setup = {"order": {"model": ("pbm",), "engine": ("em",), "source": ("table", "linear")},
+             "sessions": 800, "held_out": 0.3, "judged": 0.2, "seeds": (0, 1),
+             "first_seed_only": ("linear",), "em": {}, "gradient": {}}
+    made = features_report.write(tmp_path / "results", fits, baselines, speed, "1 1 1", 2.0,
+                                 setup)
+    assert all(p.exists() for p in made)
+    text = made[0].read_text()
+    gain = linear.ndcg_held_out - base0.ranker_held_out
+    expected = "yes" if gain > 0 else "no"
+    claims = text[text.index("## Claims"):]
+    claim = next(line for line in claims.splitlines() if line.startswith("| pbm | em | linear"))
+    assert f"| {gain:+.4f} | yes | 1/1 | {expected} |" in claim
+    assert "label-copy order" in text and "seed 0 only" in text
+    assert len(pd.read_csv(made[1])) == 3
