@@ -19,8 +19,6 @@ over byte keys) is the specification tests/clicklog/test_dedup.py checks it agai
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from clicklog.sessions import Sessions
@@ -71,4 +69,4 @@ def dedup(sessions: Sessions) -> Sessions:
     if sessions.n == 0:
         return sessions
     first, weight = groups(sessions)
-    return replace(sessions.subset(first), weight=weight.astype(np.float32))
+    return sessions.subset(first, weight=weight.astype(np.float32))

@@ -108,8 +108,9 @@ class Sessions:
     def total_weight(self) -> float:
         return float(np.sum(self.weight, dtype=np.float64))
 
-    def subset(self, index: np.ndarray) -> Sessions:
-        """Rows selected by a boolean mask or an index array; vocabularies are kept whole."""
+    def subset(self, index: np.ndarray, weight: np.ndarray | None = None) -> Sessions:
+        """Rows selected by a boolean mask or an index array; vocabularies are kept whole.
+        `weight`: the new rows' weights instead of theirs (one validation, not two)."""
         return replace(
             self,
             query=self.query[index],
@@ -117,7 +118,7 @@ class Sessions:
             doc=self.doc[index],
             click=self.click[index],
             length=self.length[index],
-            weight=self.weight[index],
+            weight=self.weight[index] if weight is None else np.asarray(weight, np.float32),
             bias_features=None if self.bias_features is None else self.bias_features[index],
         )
 

@@ -15,8 +15,9 @@ import numpy as np
 
 from clicklog.sessions import Sessions
 
-# More chunks than threads so that one big query does not leave the other threads idle.
-CHUNKS_PER_THREAD = 4
+# Many more chunks than threads, handed out one at a time (em/cascade.py), so that neither
+# one big query nor a thread that other processes delay leaves the other threads idle.
+CHUNKS_PER_THREAD = 32
 
 
 def prange_only() -> dict[str, bool]:

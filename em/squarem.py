@@ -31,32 +31,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from em import fused
 from em.loop import Run, Steps, entry, iterate, remaining_gain
 from em.model import Params
 
-EPS = 1e-6
-LOGIT_BOUND = float(np.log((1.0 - EPS) / EPS))
 STEP_FACTOR = 4.0
-
-
-def _logits(params: Params) -> dict[str, np.ndarray]:
-    return {k: np.log(v) - np.log1p(-v) for k, v in params.items()}
 
 
 def extrapolate(
     theta0: Params, theta1: Params, theta2: Params, step: float
 ) -> tuple[Params, float]:
-    """The S3 point of the module docstring and its alpha."""
-    x0, x1, x2 = _logits(theta0), _logits(theta1), _logits(theta2)
-    r = {k: x1[k] - x0[k] for k in x0}
-    v = {k: x2[k] - x1[k] - r[k] for k in x0}
-    r2 = sum(float(np.sum(d * d)) for d in r.values())
-    v2 = sum(float(np.sum(d * d)) for d in v.values())
+    """The S3 point of the module docstring and its alpha (compiled passes: em/fused.py)."""
+    logits = {k: fused.Logits(theta0[k], theta1[k], theta2[k]) for k in theta0}
+    moments = [x.moments() for x in logits.values()]
+    r2 = sum(r for r, _ in moments)
+    v2 = sum(v for _, v in moments)
     alpha = float(np.clip(np.sqrt(r2 / v2), 1.0, step)) if v2 > 0.0 else 1.0
-    point = {}
-    for k in x0:
-        x = np.clip(x0[k] + 2.0 * alpha * r[k] + alpha * alpha * v[k], -LOGIT_BOUND, LOGIT_BOUND)
-        point[k] = np.clip(1.0 / (1.0 + np.exp(-x)), EPS, 1.0 - EPS)
+    point = {k: x.jump(alpha) for k, x in logits.items()}
     return point, alpha
 
 
