@@ -29,6 +29,9 @@ benchmark, and a small untimed fit first warms up each process (thread pools, ca
 record per fit is stored in --data-dir/records as soon as it exists (keyed by the code that
 produced it), so an interrupted run resumes. The load average of the machine is recorded
 before each fit: other work on the machine's cores slows the fits.
+
+`--huge N` runs benchmarks/scale_stream.py instead: one log of N sessions (10^8), streamed EM
+for --huge-models, results in results/scale/streaming-<N>.md, the main table left alone.
 """
 
 from __future__ import annotations
@@ -149,7 +152,7 @@ def _load_average() -> list[float]:
         return [float("nan")] * 3
 
 
-def _fit(engine: str, model: str, data):
+def _fit(engine: str, model: str, data, callback=None):
     """The fit one record times: em.fit or gradient.fit with this engine's settings."""
     if engine.startswith(GRADIENT):
         import gradient
@@ -157,11 +160,30 @@ def _fit(engine: str, model: str, data):
         return gradient.fit(model, data, prior=PRIOR, **ADAM_SETTINGS)
     import em
 
-    return em.fit(model, data, prior=PRIOR, accelerate=engine != EM_PLAIN, **EM_SETTINGS)
+    return em.fit(model, data, prior=PRIOR, accelerate=engine != EM_PLAIN, callback=callback,
+                  **EM_SETTINGS)
+
+
+def progress_path(record: Path) -> Path:
+    """Where a streamed EM fit reports its last history entry while it runs."""
+    return record.with_suffix(".progress.json")
+
+
+def _progress(path: Path):
+    """A callback keeping `path` at the latest history entry and load average, so that a
+    long fit that is stopped still says how far it got."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def report(entry: dict) -> None:
+        with atomic_write(path) as f:
+            f.write(json.dumps({**entry, "load_average": _load_average()}, default=float))
+    return report
 
 
 def measure(cell: Cell, options: Options, paths: dict[str, Path]) -> None:
     """Fit a cell's models (in this process) and store each model's record at its path."""
+    import numba
+
     from clicklog.dedup import dedup
 
     started = time.perf_counter()
@@ -186,8 +208,13 @@ def measure(cell: Cell, options: Options, paths: dict[str, Path]) -> None:
         shape["distinct_sessions"] = data.n
     for model in cell.models:
         load = _load_average()
+        callback = _progress(progress_path(Path(paths[model]))) if cell.engine == EM_STREAM \
+            else None
+        cpu_started = time.process_time()
         with track_peak_memory() as memory:
-            fit = _fit(cell.engine, model, data)
+            fit = _fit(cell.engine, model, data, callback)
+        cpu_seconds = time.process_time() - cpu_started
+        load_after = _load_average()
         fit_seconds = fit.fit_seconds
         if "distinct_sessions" in fit.settings:
             shape["distinct_sessions"] = fit.settings["distinct_sessions"]
@@ -200,11 +227,14 @@ def measure(cell: Cell, options: Options, paths: dict[str, Path]) -> None:
             "converged": bool(fit.converged), "objective": fit.history[-1]["objective"],
             "peak_rss_gib": max(memory.peak, dedup_peak) / GIB,
             "baseline_rss_gib": memory.baseline / GIB, "load_average": load,
+            "load_after": load_after, "threads": numba.get_num_threads(),
+            "cpu_seconds": cpu_seconds,
             "settings": {k: v for k, v in fit.settings.items()
                          if isinstance(v, int | float | str | bool)},
             "made": provenance(REPO),
         }
         cache.store(Path(paths[model]), record)
+        progress_path(Path(paths[model])).unlink(missing_ok=True)
         print(f"{cell.engine:>9} {model:>5} {cell.size:>10,}: {record['seconds']:8.1f} s, "
               f"{record['esteps']} steps, peak {record['peak_rss_gib']:.2f} GiB, load "
               f"{load[0]:.1f}", file=sys.stderr, flush=True)
@@ -549,6 +579,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data-dir", type=Path, default=d.data_dir)
     p.add_argument("--results", type=Path, default=d.results_dir)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--huge", type=lambda v: int(float(v)), default=None, metavar="SESSIONS",
+                   help="instead of the size sweep: one log of this many sessions (e.g. 1e8), "
+                   "generated in chunks and fitted by streamed EM; writes "
+                   "results/scale/streaming-<SESSIONS>.md (benchmarks/scale_stream.py)")
+    p.add_argument("--huge-models", type=_names, default=("dbn", "pbm", "ubm", "ccm"))
     p.set_defaults(func=_command)
 
 
@@ -556,6 +591,12 @@ def _command(args: argparse.Namespace) -> int:
     unknown = set(args.engines) - set(ENGINES)
     if unknown:
         raise SystemExit(f"clickfit scale: unknown engines {sorted(unknown)}; known: {ENGINES}")
+    if args.huge is not None:
+        from benchmarks import scale_stream
+
+        models = tuple(catalogue.base_model(m) for m in args.huge_models)
+        options = Options(data_dir=args.data_dir, results_dir=args.results, seed=args.seed)
+        return scale_stream.main(options, args.huge, models)
     options = Options(
         sizes=args.sizes, models=tuple(catalogue.base_model(m) for m in args.models),
         engines=args.engines, plain_max=args.plain_max, raw_max=args.raw_max,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from clicklog import catalogue
-from clicklog.dedup import dedup
+from clicklog.dedup import groups
 from clicklog.sessions import PAD, Sessions
 from em.layout import Layout, sorted_layout
 from em.model import Params
@@ -57,9 +57,11 @@ class Partition:
             np.save(directory / f"{field.name}.npy", getattr(self, field.name))
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> Partition:
+    def load(cls, directory: str | os.PathLike, mmap: bool = False) -> Partition:
         directory = Path(directory)
-        return cls(**{f.name: np.load(directory / f"{f.name}.npy") for f in fields(cls)})
+        mode = "r" if mmap else None
+        return cls(**{f.name: np.load(directory / f"{f.name}.npy", mmap_mode=mode)
+                      for f in fields(cls)})
 
 
 def kinds_of(model: str) -> dict[str, str]:
@@ -85,10 +87,14 @@ def pairs_of(vocabulary: Sessions, part: int, n_parts: int) -> np.ndarray:
 
 
 def deal(sessions: Sessions, n_parts: int) -> list[Rows]:
-    """The rows of `sessions` each partition owns."""
+    """The rows of `sessions` each partition owns, in their order in `sessions`; one stable
+    sort by owner rather than a mask per partition, which would cost n_parts passes."""
     owners = owner(sessions.query, n_parts)
+    order = np.argsort(owners, kind="stable")
+    bounds = np.searchsorted(owners[order], np.arange(n_parts + 1))
+    dealt = {name: getattr(sessions, name)[order] for name in ROWS}
     return [
-        {name: getattr(sessions, name)[owners == part] for name in ROWS}
+        {name: rows[bounds[part]:bounds[part + 1]] for name, rows in dealt.items()}
         for part in range(n_parts)
     ]
 
@@ -101,6 +107,8 @@ def build(
     rows = {name: np.concatenate([piece[name] for piece in pieces]) for name in ROWS}
     mask = rows["qd"] != PAD
     doc = np.where(mask, vocabulary.qd_doc[np.where(mask, rows["qd"], 0)], PAD).astype(np.int32)
+    # Sessions once, for its checks and for deduplication's grouping; the rows kept are then
+    # cut from the arrays directly: Sessions.subset would check them again, twice.
     sessions = Sessions(
         doc=doc,
         query_ids=vocabulary.query_ids,
@@ -109,23 +117,27 @@ def build(
         qd_doc=vocabulary.qd_doc,
         **rows,
     )
-    if deduplicate:
-        sessions = dedup(sessions)
-    sessions = sessions.sorted_by_query()
+    keep, weight = np.arange(sessions.n), rows["weight"]
+    if deduplicate and sessions.n:
+        keep, summed = groups(sessions)
+        weight = summed.astype(np.float32)
+    order = np.argsort(rows["query"][keep], kind="stable")
+    keep, weight = keep[order], weight[order]
+    qd = rows["qd"][keep]
+    mask = qd != PAD
     pairs = pairs_of(vocabulary, part, n_parts)
-    mask = sessions.mask
-    local = np.full(sessions.qd.shape, PAD, np.int32)
-    local[mask] = np.searchsorted(pairs, sessions.qd[mask])
+    # A vocabulary-sized lookup beats a binary search per impression on large partitions.
+    lookup = np.empty(max(vocabulary.n_qd, 1), np.int32)
+    lookup[pairs] = np.arange(pairs.size, dtype=np.int32)
     return Partition(
-        query=sessions.query,
-        qd=local,
-        click=sessions.click,
-        length=sessions.length,
-        weight=sessions.weight,
+        query=rows["query"][keep],
+        qd=np.where(mask, lookup[np.where(mask, qd, 0)], PAD).astype(np.int32),
+        click=rows["click"][keep],
+        length=rows["length"][keep],
+        weight=weight,
         qd_global=pairs,
         qd_doc=vocabulary.qd_doc[pairs],
     )
-
 
 def split(sessions: Sessions, n_parts: int, deduplicate: bool = True) -> list[Partition]:
     """`sessions` in memory as `n_parts` partitions."""

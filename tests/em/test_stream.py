@@ -15,7 +15,7 @@ from clicklog.dedup import dedup
 from clicklog.io_parquet import parquet_header, write_parquet
 from em import MODELS, fit
 from em.partition import build, deal, kinds_of, split
-from em.stream import fit_parquet, prepare
+from em.stream import fit_parquet, prepare, resident
 
 
 def _log(model: str = "dbn", n: int = 1200, seed: int = 0):
@@ -121,3 +121,44 @@ def test_document_parameters_are_refused(logs):
         with pytest.raises(ValueError, match="per-document"):
             kinds_of(model)
     assert kinds_of("dbn") == catalogue.parameters("dbn")
+
+
+def test_partitions_held_in_memory_or_streamed_from_disk_give_the_in_memory_fit(logs):
+    """Every model above runs with its partitions held in memory; DBN from disk too."""
+    sessions, path = logs["dbn"]
+    memory = fit("dbn", sessions, max_iter=6, tol=0.0)
+    held = fit_parquet("dbn", path, max_iter=6, tol=0.0, partition_sessions=700)
+    disk = fit_parquet("dbn", path, max_iter=6, tol=0.0, partition_sessions=700,
+                       resident_bytes=0)
+    assert held.settings["resident"] and not disk.settings["resident"]
+    assert held.settings["impressions"] == pytest.approx(sessions.n_impressions)
+    assert held.settings["distinct_impressions"] == dedup(sessions).length.sum()
+    for streamed in (held, disk):
+        for name, value in memory.params.items():
+            np.testing.assert_allclose(streamed.params[name], value, rtol=1e-11, atol=1e-13)
+
+
+def test_gathered_partitions_keep_each_query_contiguous(logs, tmp_path):
+    sessions, path = logs["dbn"]
+    vocabulary, sizes = parquet_header(path)
+    store = prepare(path, tmp_path, vocabulary, int(sizes.sum()), partition_sessions=700)
+    lay = resident(store, vocabulary)
+    distinct = dedup(sessions)
+    assert lay.n == distinct.n and lay.n_qd == sessions.n_qd
+    assert lay.n_impressions == pytest.approx(sessions.n_impressions)
+    # the same (query, qd row, clicks) rows with the same weights, in the vocabulary's qd
+    mask = lay.mask
+    query = sessions.qd_query[lay.qd[:, 0]]
+    assert np.all(lay.qd[~mask] == -1) and np.all(sessions.qd_query[lay.qd[mask]] ==
+                                                  np.repeat(query, mask.sum(1)))
+    changes = np.flatnonzero(np.diff(query)) + 1
+    assert np.unique(query).size == changes.size + 1  # no query comes back after another
+    assert set(np.diff(lay.starts) > 0) == {True}
+    assert np.all(np.isin(lay.starts[1:-1], changes))
+    assert _rows(lay.qd, lay.click, lay.weight) == _rows(distinct.qd, distinct.click,
+                                                         distinct.weight.astype(np.float64))
+
+
+def _rows(qd, click, weight):
+    """Rows as a sorted list of (qd row, click row, weight), for comparing orderless."""
+    return sorted(zip(map(tuple, qd), map(tuple, click), weight, strict=True))
