@@ -20,6 +20,10 @@ model.
     seen                     whether the model knew the (query, document) pair
 
 Parquet, CSV or TSV by the extension (.parquet, .csv, .tsv).
+
+A model whose examination is a function of bias features (`--source examination=...`) scores
+each impression from the log's own bias features (the same columns as in training, e.g.
+`--bias-features`); a log without them is an error.
 """
 
 from __future__ import annotations

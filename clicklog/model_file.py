@@ -21,18 +21,30 @@ parameter (1/2 under Beta(2, 2) or without a prior), which is exactly what the f
 a pair of its vocabulary that no training session informed (EM's M-step with zero trials).
 Such pairs are counted (`Alignment`). Per-rank parameters cover the model's page width K: a
 log with longer pages is an error; shorter ones are padded for prediction.
+
+PBM's and UBM's examination as a function of per-impression bias features (clicklog/cells.py)
+is no table: its `parameters` entry ("keyed_on": "cell") holds the probability of every cell
+of the training log, for reference, and `examination_function` holds what evaluating the
+function on a new log's bias features needs: the source (kind, hidden sizes, activation, l2),
+the weights, K (the width of the one-hot rank and column inputs), whether it has a column j
+(UBM), the number of bias features and the inputs' per-column mean and scale. A fit hands
+these to `save` through its objective (`Objective`, made by em/bias.py and gradient/bias.py).
+A gradient fit's tables are then also kept as the logits its predictors read (`logits`), so
+that its click probabilities come back bit for bit. Such a model scores only logs with the
+same number of bias features.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 
 import numpy as np
 
-from clicklog import catalogue
+from clicklog import catalogue, network
 from clicklog.atomic import atomic_write
 from clicklog.fit import Fit, FitVocabulary
 from clicklog.io_report import FormatError
@@ -43,6 +55,8 @@ Prior = tuple[float, float] | dict[str, tuple[float, float] | None] | None
 
 FORMAT = "clickfit-model"
 FORMAT_VERSION = 1
+EXAMINATION = "examination"
+FUNCTION = "examination_function"
 
 
 def clickfit_version() -> str:
@@ -68,6 +82,29 @@ class SavedModel:
     converged: bool = False
     iterations: int = 0
     version: str = "unknown"
+    function: dict | None = None
+    logits: dict[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A fit's objective (sessions -> nats per impression) that also carries the model-file
+    fields its tables do not hold (module docstring: `examination_function`, `logits`)."""
+
+    objective: Callable[[Sessions], float]
+    state: dict
+
+    def __call__(self, sessions: Sessions) -> float:
+        return self.objective(sessions)
+
+
+def function_state(source: dict, weights, K: int, by_last: bool, mean, scale) -> dict:
+    """The `examination_function` field of a model file (module docstring)."""
+    F = len(mean)
+    return {"source": dict(source), "K": int(K), "by_last": bool(by_last),
+            "n_bias": F - int(K) * (2 if by_last else 1),
+            "mean": [float(v) for v in mean], "scale": [float(v) for v in scale],
+            "weights": {k: np.asarray(v, np.float64).tolist() for k, v in weights.items()}}
 
 
 @dataclass(frozen=True)
@@ -111,11 +148,17 @@ def save(fit: Fit, path: str | os.PathLike, **extra) -> None:
     vocab = fit.vocabulary
     if vocab is None:
         raise ValueError("this fit does not know its vocabulary; it cannot be saved by ids")
-    if "examination" in fit.settings.get("sources", {}):
-        raise ValueError("a fit whose examination is a function of bias features cannot be "
-                         "saved yet (its inputs' standardisation is not in the model file)")
-    K = max((np.shape(v)[0] for name, v in fit.params.items()
-             if catalogue.parameters(fit.model)[name] in ("rank", "rank_last")), default=0)
+    state = fit._objective.state if isinstance(fit._objective, Objective) else {}
+    function = state.get(FUNCTION)
+    if EXAMINATION in fit.settings.get("sources", {}) and function is None:
+        raise ValueError("this fit's examination is a function of bias features, but the fit "
+                         "does not carry the function's inputs; refit it to save it")
+    kinds = dict(catalogue.parameters(fit.model))
+    if function is not None:
+        kinds[EXAMINATION] = "cell"
+    K = function["K"] if function is not None else max(
+        (np.shape(v)[0] for name, v in fit.params.items()
+         if kinds[name] in ("rank", "rank_last")), default=0)
     content = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -134,10 +177,10 @@ def save(fit: Fit, path: str | os.PathLike, **extra) -> None:
         "pairs": {"query": _ids(vocab.query_ids[vocab.qd_query]),
                   "doc": _ids(vocab.doc_ids[vocab.qd_doc])},
         "parameters": {
-            name: {"keyed_on": catalogue.parameters(fit.model)[name],
-                   "value": np.asarray(value, np.float64).tolist()}
+            name: {"keyed_on": kinds[name], "value": np.asarray(value, np.float64).tolist()}
             for name, value in fit.params.items()
         },
+        **_jsonable(state),
     }
     with atomic_write(path) as f:
         json.dump(content, f, allow_nan=False)
@@ -190,6 +233,9 @@ def read(path: str | os.PathLike) -> SavedModel:
             K=int(content["K"]), settings=content.get("settings", {}),
             converged=bool(content.get("converged")), iterations=int(content.get("iterations", 0)),
             version=str(content.get("clickfit_version", "unknown")),
+            function=_function(content, where),
+            logits={k: np.asarray(v, np.float64) for k, v in content["logits"].items()}
+            if "logits" in content else None,
         )
     except (KeyError, TypeError, ValueError) as err:
         if isinstance(err, FormatError):
@@ -203,10 +249,57 @@ def read(path: str | os.PathLike) -> SavedModel:
     vocab = saved.vocabulary
     for name, kind in kinds.items():
         want = catalogue.parameter_shape(kind, saved.K, len(vocab.qd_query), len(vocab.doc_ids))
+        if name == EXAMINATION and saved.function is not None:
+            want = (params[name].size,)  # one per training cell: any number
         if params[name].shape != want:
             raise FormatError(where, None, f"parameter {name!r} has shape {params[name].shape}, "
                               f"its vocabulary needs {want}")
+        if saved.logits is not None and saved.logits.get(name, params[name]).shape != want:
+            raise FormatError(where, None, f"logits of {name!r} have shape "
+                              f"{saved.logits[name].shape}, its vocabulary needs {want}")
     return saved
+
+
+def _function(content: dict, where: str) -> dict | None:
+    """The file's `examination_function`, checked (its weights as float64 arrays); None for
+    a table examination; a FormatError where a function source has none or a broken one."""
+    sourced = EXAMINATION in (content.get("settings") or {}).get("sources", {})
+    if FUNCTION not in content:
+        if sourced:
+            raise FormatError(where, None, f"examination has a function source but the file "
+                              f"has no {FUNCTION!r}")
+        return None
+    block = dict(content[FUNCTION])
+    spec = network.parse(block["source"])
+    if spec is None:
+        raise FormatError(where, None, f"{FUNCTION}: source {block['source']!r} is a table")
+    K, by_last, n_bias = int(block["K"]), bool(block["by_last"]), int(block["n_bias"])
+    F = K * (2 if by_last else 1) + n_bias
+    weights = {k: np.asarray(v, np.float64) for k, v in block["weights"].items()}
+    want = network.shapes(F, spec.hidden)
+    if (K < 1 or n_bias < 0 or len(block["mean"]) != F or len(block["scale"]) != F
+            or {k: v.shape for k, v in weights.items()} != want):
+        raise FormatError(where, None, f"{FUNCTION}: K {K}, {n_bias} bias features, "
+                          f"{len(block['mean'])} means, {len(block['scale'])} scales and "
+                          f"weights {sorted(weights)} do not fit together")
+    return {**block, "K": K, "by_last": by_last, "n_bias": n_bias, "spec": spec,
+            "weights": weights}
+
+
+def check_bias(saved: SavedModel, sessions: Sessions) -> None:
+    """A ValueError unless `sessions` have the bias features the saved examination function
+    reads (nothing to check for a table examination)."""
+    if saved.function is None:
+        return
+    n_bias = saved.function["n_bias"]
+    have = None if sessions.bias_features is None else sessions.bias_features.shape[2]
+    if have != n_bias:
+        found = "none" if have is None else f"{have}"
+        raise ValueError(
+            f"{sessions.source or 'the log'}: the model's examination is a function of "
+            f"{n_bias} bias feature(s) per impression, the log has {found} (long logs: "
+            "--bias-features or columns bias_feature_<j>)"
+        )
 
 
 def fallback(saved: SavedModel, name: str) -> float:
@@ -237,7 +330,9 @@ def _widen(value: np.ndarray, size: int, fill: float) -> np.ndarray:
 def align(saved: SavedModel, sessions: Sessions) -> tuple[SavedModel, Sessions, Alignment]:
     """The model and `sessions` in one index space by original ids (module docstring): the
     model's vocabulary grown by the log's unseen ids, their parameters at the fallback value,
-    the sessions re-indexed into it and padded to the model's K."""
+    the sessions re-indexed into it and padded to the model's K. A model whose examination is
+    a function of bias features needs a log with as many of them (check_bias)."""
+    check_bias(saved, sessions)
     if sessions.K > saved.K and saved.K:
         longest = int(sessions.length.max(initial=0))
         if longest > saved.K:

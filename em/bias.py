@@ -26,7 +26,7 @@ from functools import partial
 import numpy as np
 from numba import njit, prange
 
-from clicklog import catalogue, cells, network
+from clicklog import catalogue, cells, model_file, network
 from clicklog.sessions import Sessions
 from em.layout import Layout, layout, prange_only, session_arrays
 from em.model import Hidden, Model, Params, Stats, by_qd
@@ -184,6 +184,13 @@ class Examination:
                  + self.regression.log_prior())
         return total / sessions.n_impressions
 
+    def state(self) -> dict:
+        """The model file's fields of the function (clicklog.model_file.function_state)."""
+        r = self.regression
+        return {model_file.FUNCTION: model_file.function_state(
+            r.spec.describe(), r.weights, self.sessions.K, self.by_last, r.scaling.mean,
+            r.scaling.scale)}
+
 
 @dataclass
 class Attached:
@@ -197,10 +204,13 @@ class Attached:
     examination: Examination | None = None
 
     def objective(self, params: Params, prior, free: Collection[str]):
-        """sessions -> objective, for the Fit; None for em.engine's own."""
+        """sessions -> objective, for the Fit, carrying the function for its model file
+        (clicklog.model_file.Objective); None for em.engine's own."""
         if self.examination is None:
             return None
-        return partial(self.examination.objective, params, prior, tuple(free))
+        return model_file.Objective(
+            partial(self.examination.objective, params, prior, tuple(free)),
+            self.examination.state())
 
 
 def attach(spec: Model, params: Params, sessions: Sessions, sources: Mapping | None,

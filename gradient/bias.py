@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from clicklog import catalogue, cells, network
+from clicklog import catalogue, cells, model_file, network
 from clicklog.fit import Fit, FitVocabulary
 from clicklog.sessions import Sessions
 from gradient import predict
@@ -102,6 +102,19 @@ def cell_probabilities(function: Examination, model: str, sessions: Sessions) ->
     return probabilities(network.logits(function.weights, x, function.activation, np))
 
 
+def state(theta: dict, source: dict) -> dict:
+    """The model file's fields of a fitted pytree (clicklog.model_file): the examination
+    function (`source`: its spec, described) and the logits of the tables, which the
+    predictors read as they are."""
+    function = theta[NAME]
+    return {
+        model_file.FUNCTION: model_file.function_state(
+            source, function.weights, function.K, function.by_last, function.mean,
+            function.scale),
+        "logits": {k: np.asarray(v, np.float64) for k, v in theta.items() if not is_network(v)},
+    }
+
+
 def _device(theta: dict, dtype: str) -> dict:
     return jax.tree.map(lambda v: jnp.asarray(v, dtype), theta)
 
@@ -159,7 +172,8 @@ def make_fit(name: str, fitted: dict, sessions: Sessions, result, prior, dtype: 
         _conditional_click_probs=partial(_probabilities, name, theta, dtype=dtype,
                                          field="click"),
         _relevance=partial(REGISTRY[name].relevance, params),
-        _objective=partial(objective, name, theta, params, prior, dtype),
+        _objective=model_file.Objective(partial(objective, name, theta, params, prior, dtype),
+                                        state(theta, settings["sources"][NAME])),
         compile_seconds=result.compile_seconds,
         converged=result.converged,
         settings=settings,

@@ -75,7 +75,7 @@ def test_mlp_source_runs_in_both_engines(small):
     assert abs(fit_em.objective(small) - fit_gd.objective(small)) < 0.01
 
 
-def test_clear_errors(small, tmp_path):
+def test_clear_errors(small):
     bare = replace(small, bias_features=None)
     for fit in (em.fit, gradient.fit):
         with pytest.raises(ValueError, match="bias features.*bias_features is None"):
@@ -86,9 +86,6 @@ def test_clear_errors(small, tmp_path):
         em.fit("pbm", small, sources={"examination": "linear"}, init={"examination": 0.4})
     with pytest.raises(ValueError, match="EM M-step option"):
         gradient.fit("pbm", small, sources={"examination": {"kind": "linear", "target": "hard"}})
-    fit = em.fit("pbm", small, sources={"examination": "linear"}, max_iter=3)
-    with pytest.raises(ValueError, match="cannot be saved yet"):
-        fit.save(tmp_path / "m.json")
 
 
 def test_long_log_through_the_command_line(small, tmp_path, capsys):
