@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 
 from benchmarks.bench import figures, mstep_speed
 from benchmarks.bench.tables import Column, fixed, markdown, plain
-from clicklog import network
 from clicklog.atomic import atomic_write
 
 SETS = ("held_out", "shown", "unshown")
@@ -150,13 +149,6 @@ CLAIM_COLUMNS = [
     Column("beats_ranker", "beats ranker order", plain, False),
     Column("ranker_seeds", "seeds", plain, False),
 ]
-SPEED_COLUMNS = [
-    Column("keys", "keys", lambda v: f"{int(v):,}"), Column("features", "features", plain),
-    Column("source", "source", plain, False), Column("seconds", "M-step (s)", fixed(3)),
-    Column("old_seconds", f"em/mlp.py of {mstep_speed.OLD_COMMIT} (s)", fixed(3)),
-    Column("speedup", "old / new", fixed(1)),
-    Column("loss", "-Q / T reached", fixed(6)), Column("old_loss", "old -Q / T", fixed(6)),
-]
 
 
 def _baseline_table(base: pd.DataFrame) -> str:
@@ -247,13 +239,9 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
         markdown(claim[[c.name for c in CLAIM_COLUMNS]], CLAIM_COLUMNS),
         "## Speed of the regression M-step",
         "",
-        f"One M-step ({network.STEPS} conjugate-gradient iterations on soft targets, after "
-        f"compilation) of em/sources.py, up to {mstep_speed.SIZES[-1][0]:,} keys; the old "
-        f"solver (em/mlp.py of commit {mstep_speed.OLD_COMMIT}, MLP only) up to "
-        f"{mstep_speed.OLD_MAX_KEYS:,} keys, in the same run. Both start from the same "
-        "weights and run the same conjugate-gradient iterations, so they reach the same loss.",
+        mstep_speed.describe(),
         "",
-        markdown(speed[[c.name for c in SPEED_COLUMNS]], SPEED_COLUMNS),
+        markdown(speed[[c.name for c in mstep_speed.COLUMNS]], mstep_speed.COLUMNS),
     ]
     with atomic_write(made[0]) as f:
         f.write("\n".join(text))
