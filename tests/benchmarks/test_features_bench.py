@@ -53,9 +53,12 @@ def test_tiny_run_end_to_end(tmp_path, monkeypatch):
     assert linear.ndcg_held_out > base0.chance_held_out + 0.1
     assert base0.ranker_held_out > base0.chance_held_out + 0.1
 
+    # The columns benchmarks.bench.mstep_speed.measure returns, so the report renders its table.
     speed = pd.DataFrame([{"keys": 10, "features": 2, "source": "linear", "seconds": 0.1,
-                           "old_seconds": np.nan, "speedup": np.nan, "loss": 0.5,
-                           "old_loss": np.nan}])
+                           "loss": 0.5, "warm_seconds": 0.05, "before_seconds": 0.2,
+                           "before_loss": 0.5, "before_warm_seconds": 0.1,
+                           "old_seconds": np.nan, "old_loss": np.nan, "before_speedup": 2.0,
+                           "speedup": np.nan}])
     setup = {"order": {"model": ("pbm",), "engine": ("em",), "source": ("table", "linear")},
              "sessions": 800, "held_out": 0.3, "judged": 0.2, "seeds": (0, 1),
              "first_seed_only": ("linear",), "em": {}, "gradient": {}}
@@ -70,3 +73,5 @@ def test_tiny_run_end_to_end(tmp_path, monkeypatch):
     assert f"| {gain:+.4f} | yes | 1/1 | {expected} |" in claim
     assert "label-copy order" in text and "seed 0 only" in text
     assert len(pd.read_csv(made[1])) == 3
+    speed_table = text[text.index("## Speed of the regression M-step"):]
+    assert "5c2c45d / new" in speed_table and "| 10 | 2 | linear | 0.100 | 0.200 | 2.0 |" in speed_table
