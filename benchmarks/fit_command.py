@@ -1,7 +1,7 @@
 """`clickfit fit`: fit one click model to a log and write relevance labels for learning to rank.
 
     clickfit fit --model M --engine E --data PATH --out PATH [--params PATH] [--format F]
-                 [--prior A B | --prior empirical | --no-prior] [--source PARAM=KIND]
+                 [--prior A B | --prior empirical | --no-prior] [--source PARAM=KIND[:OPT=V,...]]
                  [--save-model PATH]
                  [--max-iter N] [--tol T]
                  [--learning-rate R] [--batch-size B] [--epochs E] [--no-progress]
@@ -188,7 +188,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="also save the fitted model (JSON) for `clickfit predict`")
     add_prior_option(p, engines.DEFAULT_PRIOR)
     p.add_argument("--source", action="append", default=[], type=source_argument,
-                   metavar="PARAM=KIND", help="a parameter as a function of its keys' features, "
-                   "KIND linear or mlp (e.g. attraction=mlp; repeatable; default: tables)")
+                   metavar="PARAM=KIND[:OPT=V,...]",
+                   help="a parameter as a function of its keys' features, KIND linear or mlp, "
+                   "options hidden, activation, l2, steps, target (e.g. attraction=mlp or "
+                   "attraction=mlp:l2=1,hidden=32x16; repeatable; default: tables)")
     fit_options.add_arguments(p)
     p.set_defaults(func=run)

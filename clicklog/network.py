@@ -102,14 +102,50 @@ def parse(value: str | Mapping | None) -> Spec | None:
     return Spec(kind, hidden, activation, target, steps, l2)
 
 
-def parse_assignment(text: str) -> tuple[str, str]:
-    """(parameter, kind) of a command-line PARAM=KIND ("attraction=mlp"), or a ValueError."""
-    name, sep, kind = text.partition("=")
-    name, kind = name.strip().lower(), kind.strip().lower()
+# Command-line source options: name -> how its text becomes the value `parse` checks.
+CLI_OPTIONS = {
+    "hidden": lambda text: tuple(int(size) for size in text.split("x")),
+    "activation": str, "target": str, "steps": int, "l2": float,
+}
+_CLI_TYPES = {"hidden": "list of sizes such as 32x16", "steps": "whole number"}
+
+
+def parse_assignment(text: str) -> tuple[str, str | dict]:
+    """(parameter, source) of a command-line PARAM=KIND[:OPTION=VALUE,...]: "attraction=mlp"
+    gives ("attraction", "mlp"); "attraction=mlp:l2=1e-3,hidden=32x16" gives ("attraction",
+    {"kind": "mlp", "l2": 0.001, "hidden": (32, 16)}) (hidden sizes joined by "x"; options
+    hidden, activation, target, steps, l2 as in `parse`). ValueError for anything else."""
+    name, sep, source = text.partition("=")
+    name = name.strip().lower()
+    kind, colon, rest = source.partition(":")
+    kind = kind.strip().lower()
     if not sep or not name or kind not in KINDS:
-        raise ValueError(f"expected PARAMETER=KIND with KIND one of {', '.join(KINDS)} "
-                         f"(e.g. attraction=mlp), got {text!r}")
-    return name, kind
+        raise ValueError(f"expected PARAMETER=KIND[:OPTION=VALUE,...] with KIND one of "
+                         f"{', '.join(KINDS)} (e.g. attraction=mlp or "
+                         f"attraction=mlp:l2=1e-3,hidden=32x16), got {text!r}")
+    if not colon:
+        return name, kind
+    if kind == "table":
+        raise ValueError(f"a table source takes no options, got {text!r}")
+    options: dict = {"kind": kind}
+    for item in rest.split(","):
+        key, eq, value = (part.strip() for part in item.partition("="))
+        key = key.lower()
+        if key not in CLI_OPTIONS or not eq or not value:
+            raise ValueError(f"source option {item.strip()!r} in {text!r}: expected OPTION=VALUE "
+                             f"with OPTION one of {', '.join(CLI_OPTIONS)}")
+        if key in options:
+            raise ValueError(f"source option {key!r} given twice in {text!r}")
+        try:
+            options[key] = CLI_OPTIONS[key](value)
+        except ValueError:
+            raise ValueError(f"source option {key}={value!r} in {text!r} is not a valid "
+                             f"{_CLI_TYPES.get(key, 'number')}") from None
+    try:
+        parse(options)
+    except ValueError as err:
+        raise ValueError(f"{text!r}: {err}") from None
+    return name, options
 
 
 def parse_all(model: str, sources: Mapping | None) -> dict[str, Spec]:

@@ -9,7 +9,10 @@ logit gradient is at most tol times the number of impressions (L-BFGS alone stop
 shown pairs visibly short of their MAP, and their counts are the type-II data); later rounds
 start from the last MAP, so Newton steps alone finish them (L-BFGS again only where Newton did
 not get there). The fit stops when the rounds' hyper-parameters have settled
-(clicklog.priors.settled), at the same joint fixed point as EM.
+(clicklog.priors.settled), at the same joint fixed point as EM. The counts and the Newton
+preconditioner come from the same derivatives (gradient/newton.py, keyed_derivatives: one
+compilation for both), so the trials of each round's counts, taken at its MAP, precondition
+the next round's Newton steps.
 
 Counts without an E-step. The type-II criterion's data are the binomial-equivalent counts of
 em/empirical.py (clicklog.priors.equivalent): per pair, the binomial with the score and the
@@ -26,51 +29,23 @@ from __future__ import annotations
 
 import math
 import time
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from clicklog import catalogue, priors
+from clicklog import priors
 from clicklog.fit import Callback, History
 from clicklog.sessions import Sessions
 from gradient import lbfgs, newton
 from gradient.batch import Batch, padded_rows, to_batch
 from gradient.logmath import LOGIT_BOUND, probabilities
-from gradient.objective import log_likelihood
 from gradient.predict import precision
-from gradient.sources import is_network, tables
+from gradient.sources import is_network
 
 MAX_ROUNDS = 500
 # Logits are read this far inside the bound, where jnp.clip passes the gradient through.
 INSIDE = 1e-6
-
-
-@partial(jax.jit, static_argnames=("model", "names"))
-def _score_and_curvature(theta, batch, *, model, names):
-    """Per impression [B, K] of each parameter in `names`: d log P / d x and d2 log P / d x2."""
-    kinds = catalogue.parameters(model)
-    plain = tables(theta, batch.features, model)
-    per_qd = tuple(n for n in plain if kinds[n] == "qd")
-    B, K = batch.qd.shape
-    own = batch._replace(qd=jnp.arange(B * K, dtype=batch.qd.dtype).reshape(B, K))
-    copies = {n: plain[n][batch.qd] for n in per_qd}
-
-    def loglik(c):
-        return log_likelihood({**plain, **{n: c[n].reshape(-1) for n in per_qd}}, own, model)
-
-    score = jax.grad(loglik)
-    curvature = {}
-    for name in names:
-        def column(r, name=name):
-            direction = {n: jnp.zeros_like(c) for n, c in copies.items()}
-            direction[name] = direction[name].at[:, r].set(1.0)
-            return jax.jvp(score, (copies,), (direction,))[1][name][:, r]
-
-        curvature[name] = jnp.stack([column(r) for r in range(K)], axis=1)
-    grads = score(copies)
-    return {n: grads[n] for n in names}, curvature
 
 
 def _inside(theta: dict) -> dict:
@@ -86,23 +61,25 @@ def binomial_counts(
     """(successes, trials) per qd of every learned family at logits `theta` on `sessions`
     (module docstring); the same numbers as em.empirical.binomial_counts. `batch`: the
     sessions in float64, if at hand."""
+    return _counts_and_trials(model, theta, sessions, batch)[0]
+
+
+def _counts_and_trials(
+    model: str, theta: dict, sessions: Sessions, batch: Batch | None = None
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+    """binomial_counts, and the trials of every keyed table (newton.trials) at the same
+    logits."""
     names = tuple(n for n in priors.learned(model) if not is_network(theta[n]))
     if not names:
-        return {}
+        return {}, {}
     with precision("float64"):
         if batch is None:
             batch = to_batch(sessions, padded_rows(sessions.n), "float64")
-        inside = _inside(theta)
-        score, curvature = _score_and_curvature(inside, batch, model=model, names=names)
-        qd = np.asarray(batch.qd).ravel()
-        out = {}
-        for name in names:
-            theta_k = probabilities(np.asarray(inside[name]))
-            total = partial(np.bincount, qd, minlength=sessions.n_qd)
-            g = total(weights=np.asarray(score[name], np.float64).ravel())
-            info = -total(weights=np.asarray(curvature[name], np.float64).ravel())
-            out[name] = priors.equivalent(theta_k, g, info)
-    return out
+        x, fixed = newton.split(_inside(theta))
+        derivatives = newton.keyed_derivatives(x, fixed, batch, model)
+        counts = {n: priors.equivalent(probabilities(np.asarray(x[n])), *derivatives[n])
+                  for n in names}
+    return counts, {n: newton.trials(x[n], info) for n, (_, info) in derivatives.items()}
 
 
 def _moved(new: priors.Priors, old: priors.Priors) -> float:
@@ -132,15 +109,16 @@ def minimise(
     with precision("float64"):
         counts_batch = to_batch(rows, padded_rows(rows.n), "float64")
 
-    def type_ii(theta: dict, start: priors.Priors) -> priors.Priors:
-        counts = binomial_counts(model, theta, rows, counts_batch)
-        return {**start, **{n: priors.fit_beta(*counts[n], start=start[n]) for n in learned}}
+    def type_ii(theta: dict, start: priors.Priors) -> tuple[priors.Priors, dict]:
+        counts, trials = _counts_and_trials(model, theta, rows, counts_batch)
+        fitted = {n: priors.fit_beta(*counts[n], start=start[n]) for n in learned}
+        return {**start, **fitted}, trials
 
     moves: list[float] = []
-    current = type_ii(theta, priors.starting(model, free))
+    current, _ = type_ii(theta, priors.starting(model, free))
     history = History(callback)
     compile_seconds, offset, converged, rounds = 0.0, 0.0, False, 0
-    polished = None
+    polished, trials = None, None
     while rounds < MAX_ROUNDS:
         started, compiling = time.perf_counter(), 0.0
         rounds += 1
@@ -150,13 +128,15 @@ def minimise(
             theta, compiling = result.theta, result.compile_seconds
             for entry in result.history:
                 history.append({**entry, "seconds": offset + entry["seconds"], "round": rounds})
-        polished = newton.polish(theta, counts_batch, model, current, tol * n_impressions)
+        polished = newton.polish(theta, counts_batch, model, current, tol * n_impressions,
+                                 known=trials)
         theta = polished.theta
         compile_seconds += compiling
         history.append({"seconds": offset + time.perf_counter() - started - compiling,
                         "round": rounds, "objective": polished.objective / n_impressions,
                         "newton_steps": polished.steps})
-        mapped = type_ii(theta, current)
+        mapped, keyed_trials = type_ii(theta, current)
+        trials = {**polished.trials, **keyed_trials}
         offset += time.perf_counter() - started - compiling
         if not math.isfinite(history[-1]["objective"]):
             break

@@ -14,10 +14,20 @@ reverse, float64), a preconditioned conjugate-gradient solve of H d = -g (stoppe
 relative residual min(0.1, sqrt(|g|)) or on negative curvature), then a backtracking line
 search (Armijo, with slack for float64 rounding of the summed objective). Entries at the
 logit bound with a gradient pointing outwards are held (a constrained optimum, as EM's clipped
-M-step holds them). The diagonal: per pair (qd- and doc-keyed tables) from the curvature of
-each impression's own copy of the logit (as gradient/empirical.py computes it), exact by unit
-Hessian-vector products for the small tables (global, per-rank), plus the prior's curvature.
-Networks (function sources) are held at their L-BFGS weights.
+M-step holds them). Networks (function sources) are held at their L-BFGS weights.
+
+The preconditioner: the Hessian's diagonal of the summed objective at each step's point, taken
+as (t + a + b - 2) p (1 - p) per entry, p its probability, (a, b) its prior and t its `trials`:
+the log-likelihood's curvature per unit p (1 - p) (for a binomial, its number of trials, for a
+pair its binomial-equivalent trials, clicklog.priors.equivalent). Per pair (qd- and doc-keyed
+tables) from the curvature of each impression's own copy of the logit (`keyed_derivatives`,
+which gradient/empirical.py's type-II counts share), exact by unit Hessian-vector products for
+the small tables (global, per-rank). The trials are computed once per polish, or taken from
+the caller (gradient/empirical.py hands each round the trials of its counts at the same
+point): they change little where the probabilities move a lot (a rarely shown pair's MAP
+under a new prior), while per step they would cost K products per keyed table and one per
+small-table entry (UBM: 55); the preconditioner only steers the conjugate-gradient solve,
+whose products are exact.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from scipy import special
 
 from clicklog import catalogue
 from gradient.batch import Batch
@@ -47,12 +58,14 @@ KEYED = {"qd": "qd", "doc": "doc"}
 
 class Polished(NamedTuple):
     """The logits (in their own dtypes), whether every free gradient entry reached the
-    tolerance, the Newton steps taken and the summed objective (log-likelihood + log prior)."""
+    tolerance, the Newton steps taken, the summed objective (log-likelihood + log prior) and
+    the trials the steps were preconditioned with (module docstring)."""
 
     theta: dict
     converged: bool
     steps: int
     objective: float
+    trials: dict
 
 
 def _objective(x: dict, fixed: dict, batch: Batch, prior: Prior, model: str) -> jax.Array:
@@ -73,8 +86,9 @@ def _hvp(x, v, fixed, batch, prior, *, model):
 
 
 @partial(jax.jit, static_argnames=("model", "names"))
-def _keyed_curvature(x, fixed, batch, *, model, names):
-    """Per impression [B, K], for each keyed table in `names`: d2 log P / d x2 of its copy."""
+def _per_impression(x, fixed, batch, *, model, names):
+    """Per impression [B, K], for each keyed table in `names`: d log P / d x and d2 log P / d x2
+    of its copy."""
     kinds = catalogue.parameters(model)
     plain = tables({**fixed, **x}, batch.features, model)
     B, K = batch.qd.shape
@@ -86,40 +100,92 @@ def _keyed_curvature(x, fixed, batch, *, model, names):
         return log_likelihood({**plain, **{n: c[n].reshape(-1) for n in names}}, own, model)
 
     score = jax.grad(loglik)
+
+    def column(r, name):
+        """Rank r's diagonal entries: one product with every session's rank-r copy at once."""
+        direction = {n: jnp.zeros_like(c) for n, c in copies.items()}
+        direction[name] = direction[name].at[:, r].set(1.0)
+        return jax.jvp(score, (copies,), (direction,))[1][name][:, r]
+
+    # Mapped over the ranks rather than unrolled: one traced product per table, which keeps the
+    # compilation short (DBN's unrolled 2K products took seconds to compile).
+    ranks = jnp.arange(K)
+    curvature = {n: jax.vmap(partial(column, name=n))(ranks).T for n in names}
+    grads = score(copies)
+    return {n: grads[n] for n in names}, curvature
+
+
+def split(theta: dict) -> tuple[dict, dict]:
+    """(tables as float64, networks) of a parameter dict, as the polish differentiates them."""
+    x = {n: jnp.asarray(v, jnp.float64) for n, v in theta.items() if not is_network(v)}
+    return x, {n: v for n, v in theta.items() if is_network(v)}
+
+
+def keyed(model: str, x: dict) -> tuple[str, ...]:
+    """The qd- and doc-keyed tables among `x`."""
+    kinds = catalogue.parameters(model)
+    return tuple(n for n in x if kinds.get(n) in KEYED)
+
+
+def keyed_derivatives(x: dict, fixed: dict, batch: Batch, model: str
+                      ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per entry of every keyed table of `x` (tables `split` off, float64): the summed
+    log-likelihood gradient and minus the summed second derivative of its impressions' copies
+    (impressions of one entry in one session counted as independent)."""
+    model_kinds = catalogue.parameters(model)
+    names = keyed(model, x)
+    if not names:
+        return {}
+    score, curvature = _per_impression(x, fixed, batch, model=model, names=names)
     out = {}
     for name in names:
-        def column(r, name=name):
-            direction = {n: jnp.zeros_like(c) for n, c in copies.items()}
-            direction[name] = direction[name].at[:, r].set(1.0)
-            return jax.jvp(score, (copies,), (direction,))[1][name][:, r]
-
-        out[name] = jnp.stack([column(r) for r in range(K)], axis=1)
+        index = np.asarray(getattr(batch, KEYED[model_kinds[name]])).ravel()
+        total = partial(np.bincount, index, minlength=x[name].size)
+        out[name] = (total(weights=np.asarray(score[name], np.float64).ravel()),
+                     -total(weights=np.asarray(curvature[name], np.float64).ravel()))
     return out
 
 
-def _diagonal(x: dict, fixed: dict, batch: Batch, prior: Prior, model: str) -> dict:
-    """The preconditioner: the Hessian's diagonal of the summed objective (module docstring)."""
-    kinds = catalogue.parameters(model)
-    keyed = tuple(n for n in x if kinds.get(n) in KEYED)
-    curvature = _keyed_curvature(x, fixed, batch, model=model, names=keyed) if keyed else {}
-    diagonal = {}
+def _spread(value: jax.Array) -> np.ndarray:
+    """p (1 - p) of logits `value` held inside the bound (where the polish keeps them): a
+    probability's derivative with respect to its logit, at least ~1e-6."""
+    p = special.expit(np.clip(np.asarray(value, np.float64), -LOGIT_BOUND, LOGIT_BOUND))
+    return p * (1.0 - p)
+
+
+def _pair(prior: Prior, name: str) -> tuple[float, float]:
+    pair = prior.get(name) if isinstance(prior, dict) else prior
+    return pair if pair is not None else (1.0, 1.0)
+
+
+def trials(value: jax.Array, information: np.ndarray) -> np.ndarray:
+    """The trials (module docstring) of entries with logits `value` and log-likelihood
+    curvature `information` (minus its second logit derivative), 0 where that is negative."""
+    return np.clip(np.asarray(information) / _spread(value), 0.0, None)
+
+
+def trials_of(x: dict, fixed: dict, batch: Batch, prior: Prior, model: str) -> dict:
+    """The trials of every table of `x` (module docstring); the small tables' from unit
+    products of the objective's Hessian less the prior's curvature."""
+    out = {n: trials(x[n], info) for n, (_, info) in keyed_derivatives(x, fixed, batch, model)
+           .items()}
     for name, value in x.items():
-        if name in curvature:
-            index = np.asarray(getattr(batch, KEYED[kinds[name]])).ravel()
-            minus = np.bincount(index, weights=np.asarray(curvature[name]).ravel(),
-                                minlength=value.size)
-            pair = prior.get(name) if isinstance(prior, dict) else prior
-            a, b = pair if pair is not None else (1.0, 1.0)
-            p = np.asarray(jax.nn.sigmoid(value), np.float64)
-            diagonal[name] = -minus + (a + b - 2.0) * p * (1.0 - p)
+        if name in out:
             continue
         flat = np.zeros(value.size)
         for i in range(value.size):
             unit = {n: jnp.zeros_like(v) for n, v in x.items()}
             unit[name] = unit[name].reshape(-1).at[i].set(1.0).reshape(value.shape)
             flat[i] = float(_hvp(x, unit, fixed, batch, prior, model=model)[name].reshape(-1)[i])
-        diagonal[name] = flat.reshape(value.shape)
-    return diagonal
+        a, b = _pair(prior, name)
+        out[name] = trials(value, flat.reshape(value.shape) - (a + b - 2.0) * _spread(value))
+    return out
+
+
+def _diagonal(x: dict, trials: dict, prior: Prior) -> dict:
+    """The preconditioner at `x`: (t + a + b - 2) p (1 - p) per entry (module docstring)."""
+    return {n: (np.asarray(trials[n]).reshape(v.shape) + sum(_pair(prior, n)) - 2.0)
+            * _spread(v) for n, v in x.items()}
 
 
 def _pcg(hvp, g: np.ndarray, diagonal: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -149,14 +215,13 @@ def _pcg(hvp, g: np.ndarray, diagonal: np.ndarray, free: np.ndarray) -> np.ndarr
 
 def polish(
     theta: dict, batch: Batch, model: str, prior: Prior, grad_tol: float,
-    max_steps: int = MAX_STEPS,
+    max_steps: int = MAX_STEPS, known: dict | None = None,
 ) -> Polished:
     """Newton steps from logits `theta` on `batch` (float64) until every free entry's summed
-    gradient is at most `grad_tol` (module docstring)."""
+    gradient is at most `grad_tol` (module docstring). `known`: the trials (`trials_of`) at or
+    near `theta`, if at hand; computed at `theta` when a step needs them otherwise."""
     with precision("float64"):
-        names = tuple(n for n, v in theta.items() if not is_network(v))
-        fixed = {n: v for n, v in theta.items() if n not in names}
-        x = {n: jnp.asarray(theta[n], jnp.float64) for n in names}
+        x, fixed = split(theta)
         flat, unravel = ravel_pytree(x)
         flat = np.asarray(flat)
 
@@ -177,7 +242,9 @@ def polish(
                 break
             steps += 1
             point = unravel(jnp.asarray(flat))
-            diagonal = np.asarray(ravel_pytree(_diagonal(point, fixed, batch, prior, model))[0])
+            if known is None or any(n not in known for n in x):
+                known = trials_of(point, fixed, batch, prior, model)
+            diagonal = np.asarray(ravel_pytree(_diagonal(point, known, prior))[0])
 
             def hvp(v: np.ndarray, point=point) -> np.ndarray:
                 product = _hvp(point, unravel(jnp.asarray(v)), fixed, batch, prior, model=model)
@@ -199,4 +266,4 @@ def polish(
         out = unravel(jnp.asarray(flat))
     polished = {n: out[n].astype(jnp.asarray(theta[n]).dtype) if n in out else theta[n]
                 for n in theta}
-    return Polished(polished, converged, steps, -value)
+    return Polished(polished, converged, steps, -value, known if known else {})

@@ -1,9 +1,11 @@
 """results/features.md, its CSVs and figure, from the per-seed rows of benchmarks.bench.features.
 
 Per-seed rows are summarised as mean and standard deviation over seeds (ddof 1; blank for a
-single seed). The claims table is written from the numbers: a feature-based fit beats a
-baseline "yes" when it is higher in every seed, "mean only" when higher on average but not in
-every seed, "no" otherwise; the table says in how many seeds it was higher.
+single seed). The claims table is written from the numbers: per fit, the paired difference
+from a baseline (same seed, same log) as mean ± standard error over seeds; a fit beats the
+baseline "yes" when the mean difference is more than twice its standard error above zero,
+"no" when more than twice below, "not separated" in between; with one seed there is no spread
+to decide by, and the verdict says so. The table also counts the seeds in which it was higher.
 """
 
 from __future__ import annotations
@@ -60,29 +62,44 @@ def baseline_summary(baselines: pd.DataFrame, order: dict[str, tuple]) -> pd.Dat
     return _order(out, ["model"], order)
 
 
+SEPARATION = 2.0
+
+
+def standard_error(values: pd.Series) -> float:
+    """sd / sqrt(n) over seeds (ddof 1); nan for one seed."""
+    return _spread(values) / np.sqrt(values.size)
+
+
 def verdict(gain: pd.Series) -> str:
-    """The claim from per-seed gains: "yes" when higher in every seed, "no" when not higher
-    on average, else "mean only"."""
-    if (gain > 0.0).all():
+    """The claim from per-seed paired gains (module docstring): "yes" / "no" when the mean is
+    more than SEPARATION standard errors above / below zero, else "not separated"; one seed:
+    "higher, 1 seed" or "not higher, 1 seed"."""
+    mean = float(gain.mean())
+    if gain.size < 2:
+        return "higher, 1 seed" if mean > 0.0 else "not higher, 1 seed"
+    error = standard_error(gain)
+    if mean > SEPARATION * error:
         return "yes"
-    return "mean only" if gain.mean() > 0.0 else "no"
+    return "no" if mean < -SEPARATION * error else "not separated"
 
 
 def claims(fits: pd.DataFrame, baselines: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
-    """Per feature-based fit: does its held-out nDCG@10 beat chance and the production
-    ranker's order (`verdict`), and in how many seeds?"""
+    """Per feature-based fit: its held-out nDCG@10 minus chance's and the production ranker
+    order's, paired by seed (mean, standard error), the verdicts and the seeds it was higher."""
     merged = fits[fits.source != "table"].merge(
         baselines[["seed", "model", "chance_held_out", "ranker_held_out"]], on=["seed", "model"])
     out = []
     for key, part in merged.groupby(KEYS, sort=False):
         gain = part.ndcg_held_out - part.ranker_held_out
+        over_chance = part.ndcg_held_out - part.chance_held_out
         n = len(part)
         out.append({
             **dict(zip(KEYS, key, strict=True)),
             "ndcg": part.ndcg_held_out.mean(), "chance": part.chance_held_out.mean(),
             "ranker": part.ranker_held_out.mean(),
-            "gain_mean": gain.mean(), "gain_sd": _spread(gain),
-            "beats_chance": verdict(part.ndcg_held_out - part.chance_held_out),
+            "chance_gain": over_chance.mean(), "chance_se": standard_error(over_chance),
+            "gain_mean": gain.mean(), "gain_se": standard_error(gain),
+            "beats_chance": verdict(over_chance),
             "chance_seeds": f"{int((part.ndcg_held_out > part.chance_held_out).sum())}/{n}",
             "beats_ranker": verdict(gain),
             "ranker_seeds": f"{int((gain > 0.0).sum())}/{n}",
@@ -143,6 +160,7 @@ CLAIM_COLUMNS = [
     Column("source", "source", plain, False),
     Column("ndcg", "nDCG@10 held-out", fixed(4)), Column("chance", "chance", fixed(4)),
     Column("ranker", "ranker order", fixed(4)),
+    Column("chance_gain", "minus chance", plain),
     Column("gain_mean", "minus ranker order", plain),
     Column("beats_chance", "beats chance", plain, False),
     Column("chance_seeds", "seeds", plain, False),
@@ -169,6 +187,31 @@ def _baseline_table(base: pd.DataFrame) -> str:
     return markdown(pd.DataFrame(rows), columns)
 
 
+def _l2_text(baselines: pd.DataFrame, setup: dict) -> list[str]:
+    """The MLP's weight prior: the candidates' validation log-likelihoods and the choice."""
+    if "l2" not in baselines or baselines.l2.isna().all():
+        return []
+    grid = setup["l2_grid"]
+    chosen = baselines.dropna(subset=[f"validation_l2_{grid[0]:g}"])
+    rows = pd.DataFrame({"model": chosen.model, "seed": chosen.seed, "l2": chosen.l2,
+                         **{f"l2_{c:g}": chosen[f"validation_l2_{c:g}"] for c in grid}})
+    columns = [Column("model", "generator", plain, False), Column("seed", "seed", fixed(0)),
+               Column("l2", "chosen l2", plain)] + [
+        Column(f"l2_{c:g}", f"l2 = {c:g}", fixed(6)) for c in grid]
+    return [
+        "## The MLP's weight prior",
+        "",
+        "l2 chosen on the first generator's click log alone and used for every generator: "
+        "L-BFGS fits of the MLP attraction for each candidate on the sessions of "
+        f"{1 - setup['validation']:.0%} of the queries, "
+        f"scored by the log-likelihood (nats per impression) of the clicks of the other "
+        f"{setup['validation']:.0%}, whose pairs the fit never saw; the labels play no part. "
+        "The best is used by both engines.",
+        "",
+        markdown(rows, columns),
+    ]
+
+
 def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.DataFrame,
           load: str, seconds: float, setup: dict) -> list[Path]:
     """Write the four outputs atomically; `setup` holds the run's constants (order, sessions,
@@ -186,8 +229,9 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
     base = baseline_summary(baselines, order)
     figure(table, base, order["engine"], order["source"], made[3])
     claim = claims(fits, baselines, order)
-    claim["gain_mean"] = [f"{m:+.4f}" if np.isnan(s) else f"{m:+.4f} ± {s:.4f}"
-                          for m, s in zip(claim.gain_mean, claim.gain_sd, strict=True)]
+    for mean, error in (("chance_gain", "chance_se"), ("gain_mean", "gain_se")):
+        claim[mean] = [f"{m:+.4f}" if np.isnan(e) else f"{m:+.4f} ± {e:.4f}"
+                       for m, e in zip(claim[mean], claim[error], strict=True)]
     seeds = setup["seeds"]
     ridges = ", ".join(f"{r:g}" for r in baselines.drop_duplicates("seed").ridge)
     text = [
@@ -202,7 +246,9 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
         f"queries (ridge strength by 5-fold cross-validation over them: {ridges} per seed) "
         "plus Gumbel(0, 0.5) noise per impression; the judged queries are left out of every "
         "score. Each generator's log fitted by its own model, Beta(2, 2) on the tables, none "
-        f"on a function; EM {setup['em']}, L-BFGS {setup['gradient']}. Numbers are mean ± "
+        "on a linear function, on the MLP's weights a Normal(0, 1/l2) prior with l2 chosen "
+        "from the click log (below); "
+        f"EM {setup['em']}, L-BFGS {setup['gradient']}. Numbers are mean ± "
         f"standard deviation over the {len(seeds)} seeds; "
         f"{', '.join(setup['first_seed_only']) or 'no source'} on seed {seeds[0]} only "
         "(its EM fits are the slow ones), so no spread there.",
@@ -231,12 +277,14 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
         "",
         "## Claims: feature-based attraction on held-out pairs",
         "",
-        "Beats: yes = higher than the baseline in every seed; mean only = higher on average "
-        "but not in every seed; no = not higher on average. Seeds = in how many seeds it was "
-        "higher. Minus ranker order = the fit's nDCG@10 minus the ranker order's, mean ± "
-        "standard deviation over seeds (paired: same log).",
+        "Minus chance, minus ranker order = the fit's held-out nDCG@10 minus the baseline's, "
+        "paired by seed (same log), mean ± standard error over the seeds (sd / sqrt(n)). "
+        f"Beats: yes = the mean difference is more than {SEPARATION:g} standard errors above "
+        f"zero; no = more than {SEPARATION:g} below; not separated = in between; with one seed "
+        "there is no spread to decide by. Seeds = in how many seeds it was higher.",
         "",
         markdown(claim[[c.name for c in CLAIM_COLUMNS]], CLAIM_COLUMNS),
+        *_l2_text(baselines, setup),
         "## Speed of the regression M-step",
         "",
         mstep_speed.describe(),

@@ -12,8 +12,8 @@ benchmarks.bench.ranking_data. Logs come from each of the ten generators; two ta
 
 Priors (PRIORS): the fixed Beta(2, 2) (PyClick's pseudo-counts, the bench default), none
 (maximum likelihood) and "empirical" (one Beta per parameter family learned from the log).
-Engines: em and gradient-lbfgs with the shared fitting defaults (SETTINGS); the own table is
-fitted by EM only (OWN_ENGINES), and L-BFGS runs the fixed priors only (ENGINE_PRIORS).
+Engines: em and gradient-lbfgs with the shared fitting defaults (SETTINGS), each under every
+prior (ENGINE_PRIORS); the own table is fitted by EM only (OWN_ENGINES).
 
 A bucket's score ranks only the query's pairs whose impression count lies in the bucket, so
 it says how well a method orders the documents it has seen that often. In every bucket, and
@@ -66,16 +66,11 @@ METRICS: tuple[str, ...] = ("ndcg5", "ndcg10", "mrr")
 COEC_PRIOR = "beta22"
 BASELINES: tuple[str, ...] = ("ctr", "coec", "skip-above", "shown-order")
 # The own table is fitted by EM only: L-BFGS lands on the same optimum wherever there is a
-# prior (the cross table shows both engines) and its compilation per log would dominate the run.
+# prior (the cross table shows both engines, every prior) and its compilations per log and
+# model, three priors each, would add minutes to the run for numbers the cross table has.
 OWN_ENGINES: tuple[str, ...] = (engines.EM,)
-# The priors each engine runs. L-BFGS's empirical prior (about 10 rounds of Newton-finished
-# MAP solves) lands on EM's hyper-parameters (the agreement tests of the prior) but still costs
-# minutes per fit on the 2-core machine (Yandex DBN: 295 s at load 12), so the table leaves
-# it to EM to keep the run in minutes.
-ENGINE_PRIORS: dict[str, tuple[str, ...]] = {
-    engines.EM: tuple(PRIORS),
-    engines.LBFGS: ("beta22", "none"),
-}
+# The priors each engine runs: all of them.
+ENGINE_PRIORS: dict[str, tuple[str, ...]] = {e: tuple(PRIORS) for e in ENGINES}
 CODE = ("benchmarks/bench/ranking_data.py",)
 
 FitFunction = Callable[[str, str, Sessions, dict], Any]

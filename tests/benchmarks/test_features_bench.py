@@ -26,11 +26,17 @@ def test_ndcg_and_chance_by_hand():
     assert features.chance(query, labels) == pytest.approx(4 / 3 * (1 + 1 / L3 + 1 / 2) / ideal)
 
 
-def test_verdicts():
+def test_verdicts_by_the_standard_error_of_the_paired_gain():
+    # mean 0.15, sd 0.0707, se 0.05: 3 se above zero.
     assert features_report.verdict(pd.Series([0.1, 0.2])) == "yes"
-    assert features_report.verdict(pd.Series([0.3, -0.1])) == "mean only"
-    assert features_report.verdict(pd.Series([0.1, -0.3])) == "no"
-    assert features_report.verdict(pd.Series([0.0])) == "no"
+    assert features_report.standard_error(pd.Series([0.1, 0.2])) == pytest.approx(0.05)
+    # mean 0.1, se 0.2: higher on average, in 1 of 2 seeds, not separated.
+    assert features_report.verdict(pd.Series([0.3, -0.1])) == "not separated"
+    # Higher in every seed is not enough: mean 0.1, se 0.0577 < 2 se.
+    assert features_report.verdict(pd.Series([0.1, 0.2, 0.0001])) == "not separated"
+    assert features_report.verdict(pd.Series([-0.1, -0.2])) == "no"
+    assert features_report.verdict(pd.Series([0.01])) == "higher, 1 seed"
+    assert features_report.verdict(pd.Series([0.0])) == "not higher, 1 seed"
 
 
 def test_tiny_run_end_to_end(tmp_path, monkeypatch):
@@ -67,12 +73,34 @@ def test_tiny_run_end_to_end(tmp_path, monkeypatch):
     assert all(p.exists() for p in made)
     text = made[0].read_text()
     gain = linear.ndcg_held_out - base0.ranker_held_out
-    expected = "yes" if gain > 0 else "no"
+    over = linear.ndcg_held_out - base0.chance_held_out
+    expected = "higher, 1 seed" if gain > 0 else "not higher, 1 seed"
     claims = text[text.index("## Claims"):]
     claim = next(line for line in claims.splitlines() if line.startswith("| pbm | em | linear"))
-    assert f"| {gain:+.4f} | yes | 1/1 | {expected} |" in claim
+    assert f"| {over:+.4f} | {gain:+.4f} | higher, 1 seed | 1/1 | {expected} |" in claim
     assert "label-copy order" in text and "seed 0 only" in text
     assert len(pd.read_csv(made[1])) == 3
     speed_table = text[text.index("## Speed of the regression M-step"):]
     assert "5c2c45d / new" in speed_table
     assert "| 10 | 2 | linear | 0.100 | 0.200 | 2.0 |" in speed_table
+
+
+def test_l2_is_chosen_from_the_clicks_of_unseen_queries(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from benchmarks.metrics import log_likelihood
+    from clicklog.split import split_by_query
+
+    path = write_letor(tmp_path / "letor", n_queries=30)
+    monkeypatch.setattr(features, "GRADIENT_SETTINGS", {**features.GRADIENT_SETTINGS,
+                                                        "max_iter": 20})
+    sessions, _, _ = features.make_log(path, "pbm", n_sessions=400, seed=0)
+    # Without labels: they play no part in the choice.
+    l2, scores = features.choose_l2("pbm", replace(sessions, labels=None), 0, grid=(0.01, 1e4))
+    assert set(scores) == {0.01, 1e4} and l2 == max(scores, key=scores.get)
+    assert all(np.isfinite(v) and v < 0 for v in scores.values())
+    # The score is the validation queries' click log-likelihood of a fit that never saw them.
+    train, valid = split_by_query(sessions, features.VALIDATION, 0)
+    assert not set(np.unique(train.query)) & set(np.unique(valid.query))
+    fit = features._fit("gradient", "pbm", train, {"kind": "mlp", "l2": 1e4})
+    assert scores[1e4] == pytest.approx(log_likelihood(valid, fit.conditional_click_probs(valid)))

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.bench import ranking, ranking_data, ranking_report
@@ -124,3 +125,82 @@ def test_run_writes_tables_and_resumes_from_cache(letor, tmp_path):
     text = (run["out"] / "ranking.md").read_text()
     assert "## Claims" in text and "| ctr |" in text
     assert ranking_report.run(**run)[1:] == (0, 9)
+
+
+def test_plan_runs_every_prior_by_both_engines_on_the_dbn_log(letor):
+    jobs = ranking.plan(letor, "tiny", ("dctr", "dbn"), ranking.ENGINES)
+    runs = {(j.spec.generator, j.model, j.engine, j.prior) for j in jobs}
+    for model in ("dctr", "dbn"):
+        for engine in ranking.ENGINES:
+            for prior in ranking.PRIORS:
+                assert ("dbn", model, engine, prior) in runs
+    # Other logs are fitted by EM only: their own model under every prior, PBM for COEC.
+    assert {(m, e, p) for g, m, e, p in runs if g == "dctr"} == (
+        {("dctr", "em", p) for p in ranking.PRIORS} | {("pbm", "em", ranking.COEC_PRIOR)})
+    assert len(runs) == len(jobs)
+
+
+class _Fit:
+    """A stand-in fit ranking by CTR under the empirical prior and against it otherwise, so
+    that the report's rows and claims can be checked without fitting."""
+
+    def __init__(self, engine, model, sessions, settings):
+        self.engine, self.model = engine, model
+        self.empirical = settings["prior"] == "empirical"
+        self.fit_seconds, self.compile_seconds, self.iterations = 0.5, 0.0, 3
+        self.converged, self.prior = True, {"attraction": [1.0, 9.0]}
+        self.params = {"examination": np.linspace(1.0, 0.3, sessions.K)}
+
+    def relevance(self, sessions):
+        ctr = ranking_data.ctr(sessions)
+        # The empirical fits rank by CTR, the others against it, L-BFGS's worst of all.
+        sign = 1.0 if self.empirical else (-1.0 if self.engine == "em" else -2.0)
+        score = sign * np.nan_to_num(ctr)
+        return np.where(sessions.mask, score[np.maximum(sessions.qd, 0)], 0.0)
+
+    def objective(self, sessions):
+        return -0.5
+
+
+def test_report_shows_lbfgs_empirical_rows_and_claims(letor, tmp_path):
+    out = tmp_path / "results"
+    _, fitted, _ = ranking_report.run(letor, out, tmp_path / "cache", "tiny", ("dbn",),
+                                      ranking.ENGINES, fit_fn=_Fit, progress=False)
+    assert fitted == 2 * 3 + 1  # dbn by both engines under every prior, PBM for COEC
+    text = (out / "ranking.md").read_text()
+    cross = text.split("## DBN log")[1].split("## Each generator")[0]
+    rows = [line.split(" | ")[:3] for line in cross.splitlines() if line.startswith("| dbn |")]
+    assert rows == [["| dbn", p, e] for p in ranking.PRIOR_NAMES.values()
+                    for e in ranking.ENGINES]
+    with open(out / "ranking-claims.csv") as f:
+        claims = list(csv.DictReader(f))
+    # Every pair of the tiny log is shown more than 10 times: only the all-pairs claim has
+    # numbers, per engine; L-BFGS's empirical fit ranks exactly as CTR, so it does not beat it.
+    lbfgs = {c["claim"]: c for c in claims if c["engine"] == "gradient-lbfgs"}
+    beats = lbfgs["dbn (empirical) beats raw CTR and skip-above, nDCG@10, all pairs"]
+    assert beats["detail"].startswith(f"CTR {float(beats['empirical']):.4f}")
+    assert beats["holds"] == "False"
+
+
+def test_claims_per_engine():
+    rows = []
+    for engine, scores in (("em", (0.6, 0.5, 0.7)), ("gradient-lbfgs", (0.6, 0.8, 0.7))):
+        for prior, score in zip(ranking.PRIORS, scores, strict=True):
+            for table in ("own", "cross"):
+                rows.append({"table": table, "generator": "dbn", "method": "dbn",
+                             "prior": prior, "engine": engine, "bucket": "1-10",
+                             "ndcg10": score})
+    for method, score in (("ctr", 0.65), ("skip-above", 0.5)):
+        rows.append({"table": "cross", "generator": "dbn", "method": method, "prior": "",
+                     "engine": "", "bucket": "1-10", "ndcg10": score})
+    claims = ranking_report.claims(pd.DataFrame(rows))
+    cascade = claims[claims.claim.str.startswith("dbn: empirical")]
+    # DBN alone has numbers: one row per table and engine; L-BFGS's empirical 0.7 < its none 0.8.
+    assert list(zip(cascade.table, cascade.engine, cascade.holds, strict=True)) == [
+        ("own", "em", True), ("own", "gradient-lbfgs", False),
+        ("cross", "em", True), ("cross", "gradient-lbfgs", False)]
+    assert cascade.other.tolist() == [0.6, 0.8, 0.6, 0.8]
+    beats = claims[claims.claim.str.endswith("pairs shown 1-10 times")
+                   & claims.claim.str.startswith("dbn (empirical)")]
+    assert beats.engine.tolist() == ["em", "gradient-lbfgs"]
+    assert beats.holds.tolist() == [True, True]  # 0.7 > max(CTR 0.65, skip-above 0.5)
