@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "paper": ("benchmarks.paper_clax", "rebuild published tables in their layout"),
     "scale": ("benchmarks.scale", "fit time and memory against log size; write results/scale/"),
     "throughput": ("benchmarks.throughput", "E-step speed against memory floor and HEAD"),
+    "accelerators": ("benchmarks.accelerators", "plain EM, SQUAREM and Anderson: E-steps and "
+                     "distance to the optimum"),
 }
 
 

@@ -13,7 +13,7 @@ not generate.
 
 Models: UBM, vUBM-1, vUBM-2, PBM, vPBM-1, vPBM-2. Column groups (ENGINES):
 
-    em        standard EM, one sigma_d per image (eqs. 9-14), Beta(2, 2) prior, SQUAREM
+    em        standard EM, one sigma_d per image (eqs. 9-14), Beta(2, 2) prior, Anderson
     em-mlp    regression-based EM: sigma_d from the features by an MLP (16, 8 tanh units)
               fitted to the E-step's soft targets S1/T in each M-step (the parameter-source
               solver, em/sources.py); PBM and UBM are em's fits
@@ -76,8 +76,8 @@ ENGINES: dict[str, str] = {
 }
 SIZES: dict[str, int] = {"default": 40_000, "paper": paper_image.PAPER_SESSIONS}
 # Caps that a converging fit never reaches; a fit that does is reported as not converged.
-# Tolerances per impression: table EM under SQUAREM and float64 L-BFGS reach 1e-8 in tens to
-# hundreds of steps; EM with a network M-step converges linearly (no SQUAREM for a network)
+# Tolerances per impression: table EM under Anderson and float64 L-BFGS reach 1e-8 in tens to
+# hundreds of steps; EM with a network M-step converges linearly (no accelerator for a network)
 # and needs ~0.1 s an iteration at the default size, so it stops at 1e-6.
 EM_SETTINGS = {"max_iter": 20_000, "tol": 1e-8}
 NETWORK_EM_SETTINGS = {"max_iter": 20_000, "tol": 1e-6}

@@ -6,14 +6,15 @@ minutes on an RTX A6000 GPU (PBM 121 s, UBM 148 s, DBN 270 s, CCM 112 s); PyClic
 2.7 hours (PBM) to 36 hours (CCM) on a CPU. The engines measured (ENGINES):
 
     em          in memory: the sessions deduplicated (clicklog.dedup, timed), then exact EM with
-                SQUAREM (em/squarem.py) to the default benchmark's tolerance (1e-9 nats per
-                impression, at most 2000 E-steps); its time is deduplication plus fit
-    em-plain    the same with plain EM, up to --plain-max sessions: the optimum SQUAREM must
+                Anderson acceleration (em/anderson.py) to the default benchmark's tolerance
+                (1e-9 nats per impression, at most 2000 E-steps); its time is deduplication
+                plus fit
+    em-plain    the same with plain EM, up to --plain-max sessions: the optimum Anderson must
                 reach, and how many more E-steps plain EM takes
     em-raw      the em row on the sessions as logged, without deduplication, up to --raw-max
                 sessions: deduplication's gain
     em-stream   em.fit on the Parquet file itself (em/stream.py: bounded memory, scratch copy
-                and all timed), SQUAREM, for --stream-models at --stream-sizes
+                and all timed), Anderson, for --stream-models at --stream-sizes
     gradient    gradient.fit with CLAX's Adam (learning rate 0.01, minibatches of 4096, at most
                 50 epochs, early stopping on 10% held out), in memory, up to --gradient-max
     gradient-stream  the same Adam on the Parquet file (gradient/stream.py), for
@@ -360,9 +361,9 @@ def dedup_table(records: list[dict]) -> list[str]:
     return lines
 
 
-def squarem_table(records: list[dict]) -> list[str]:
-    lines = ["| sessions | model | plain EM E-steps | SQUAREM E-steps | plain s | SQUAREM s | "
-             "objective SQUAREM - plain |", "|---:|---|---:|---:|---:|---:|---:|"]
+def accelerated_table(records: list[dict]) -> list[str]:
+    lines = ["| sessions | model | plain EM E-steps | Anderson E-steps | plain s | Anderson s | "
+             "objective Anderson - plain |", "|---:|---|---:|---:|---:|---:|---:|"]
     for plain in sorted(_by(records, engine=EM_PLAIN), key=lambda r: (r["size"], r["model"])):
         fast = _one(records, engine=EM, model=plain["model"], size=plain["size"])
         if fast is None or plain["esteps"] <= 2:
@@ -497,7 +498,8 @@ def write_results(records: list[dict], options: Options, run: dict) -> None:
         "- Data: the Yandex-like log of benchmarks/simulate/yandex_like.py, seed "
         f"{options.seed}; size n is its first n sessions. Prior Beta(2, 2) everywhere; EM to "
         f"tol {EM_SETTINGS['tol']} per impression (at most {EM_SETTINGS['max_iter']} E-steps), "
-        "SQUAREM unless em-plain; gradient: CLAX's Adam "
+        "Anderson acceleration unless em-plain (SQUAREM against it: results/accelerators.md); "
+        "gradient: CLAX's Adam "
         + ", ".join(f"{k}={v}" for k, v in ADAM_SETTINGS.items()) + ".",
         "- Times in seconds, compilation excluded; em and em-plain include deduplication, "
         "em-stream its scratch copy; reading the log into memory is not included "
@@ -520,9 +522,9 @@ def write_results(records: list[dict], options: Options, run: dict) -> None:
         "",
         *dedup_table(records),
         "",
-        "## SQUAREM against plain EM",
+        "## Anderson-accelerated against plain EM",
         "",
-        *squarem_table(records),
+        *accelerated_table(records),
         "",
         "## Streamed from Parquet against in memory",
         "",

@@ -18,8 +18,8 @@ that every worker can read: one task per worker reads its share of the row group
 them, one task per partition gathers its rows from those (Dask moves them between workers) and
 builds the partition where it will stay. `client` is a dask.distributed Client, a scheduler
 address ("tcp://host:8786": any cluster), or None for a LocalCluster of two single-threaded
-workers in this process, closed again after the fit. Plain EM only: SQUAREM would need the
-per-qd parameters on the client.
+workers in this process, closed again after the fit. Plain EM only: an accelerator would need
+the per-qd parameters on the client.
 
 A lost worker does not end the fit. Every partition's state is a chain of tasks that Dask
 knows how to recompute: from the Parquet reads, or, for sessions from the client, from a task

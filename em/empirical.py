@@ -4,7 +4,7 @@
 at the current theta, an E-step and the exact posteriors give each learned family's
 binomial-equivalent counts (`binomial_counts`), its (a, b) is refitted to them by type-II
 maximum likelihood (clicklog.priors.fit_beta, started from the previous pair), and EM with
-that prior held fixed (plain, or SQUAREM: em/squarem.py, which a fixed prior allows) runs from
+that prior held fixed (plain, or accelerated: em/anderson.py, which a fixed prior allows) runs from
 theta to its MAP. So a round costs one posterior pass, however many E-steps its fit takes, and
 the fits are warm-started. At a fixed point theta is the MAP under h and h the type-II optimum
 at theta's counts: the joint fixed point that the gradient engine (gradient/empirical.py)

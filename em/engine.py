@@ -17,8 +17,9 @@ after iteration i + 1 and the seconds since the fit started, Numba compilation e
 is timed separately (compile_seconds) by running every kernel once on a single session first.
 With prior="empirical" the prior is itself fitted (em/empirical.py; clicklog.priors defines
 the objective, normalising constants included, and which families are learned).
-`accelerate=True` runs the same steps under SQUAREM (em/squarem.py): the same optimum in fewer
-E-steps. A Parquet path instead of Sessions is fitted by streaming (em/stream.py).
+`accelerate=True` runs the same steps under Anderson acceleration (em/anderson.py; or
+accelerate="squarem", em/squarem.py): the same optimum in fewer E-steps. A Parquet path
+instead of Sessions is fitted by streaming (em/stream.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from clicklog import catalogue, defaults, network, priors
 from clicklog.fit import Callback, Fit, FitVocabulary
 from clicklog.sessions import Sessions
 from em import bias, ccm, cm, ctr, dbn, dcm, fused, pbm, ubm
+from em.anderson import iterate_anderson
 from em.empirical import alternate
 from em.layout import layout
 from em.loop import Run, Steps, iterate
@@ -195,11 +197,28 @@ def run(
     tol: float,
     closed_form: bool,
     start: float,
-    accelerate: bool,
+    accelerate: str | bool,
 ) -> Run:
-    """Plain EM (em/loop.py), or SQUAREM (em/squarem.py) with `accelerate`."""
-    loop = iterate_squarem if accelerate else iterate
+    """Plain EM (em/loop.py) where `accelerate` is False, else the accelerator it names
+    (ACCELERATORS)."""
+    loop = ACCELERATORS[accelerate] if accelerate else iterate
     return loop(steps, params, max_iter, tol, closed_form, start)
+
+
+ACCELERATORS = {"anderson": iterate_anderson, "squarem": iterate_squarem}
+
+
+def accelerator(accelerate: bool | str | None, default: bool) -> str | bool:
+    """The name of the accelerator `accelerate` asks for (True: Anderson's), False for plain
+    EM; None takes `default`."""
+    if accelerate is None:
+        accelerate = default
+    if accelerate is True:
+        return "anderson"
+    if accelerate is False or accelerate in ACCELERATORS:
+        return accelerate
+    raise ValueError(f"accelerate must be True, False or one of {sorted(ACCELERATORS)}, "
+                     f"got {accelerate!r}")
 
 
 def assemble(
@@ -244,7 +263,7 @@ def fit(
     init: dict[str, float | np.ndarray] | None = None,
     vision: str = "per-doc",
     seed: int = 0,
-    accelerate: bool | None = None,
+    accelerate: bool | str | None = None,
     sources: Mapping[str, str | Mapping] | None = None,
     callback: Callback | None = None,
 ) -> Fit:
@@ -265,9 +284,10 @@ def fit(
     weights, in settings[f"{name}_network"] after the fit). PBM's and UBM's examination: a
     function of each impression's rank (and column) and Sessions.bias_features (em/bias.py).
     vision (vision models): "per-doc" (a table) or "mlp", the same as sources={"vision": "mlp"}.
-    accelerate: SQUAREM (em/squarem.py; not with a function source, which is no probability
-    table to extrapolate); None (default): SQUAREM for the rounds of prior="empirical" without
-    a function source, plain EM otherwise.
+    accelerate: True or "anderson" for Anderson acceleration (em/anderson.py), "squarem" for
+    SQUAREM (em/squarem.py), False for plain EM; not with a function source, which is no
+    probability table to extrapolate. None (default): Anderson for the rounds of
+    prior="empirical" without a function source, plain EM otherwise.
     callback: called with each history entry (iteration, seconds, objective) as it is made.
     Defaults of max_iter and tol: clicklog.defaults, shared with gradient.fit and the CLI.
     """
@@ -294,8 +314,7 @@ def fit(
     spec, params = attached.spec, attached.params
     regressions = {**function_sources(spec.parameters, sessions, attached.sources, seed),
                    **attached.regressions}
-    if accelerate is None:
-        accelerate = empirical and not regressions
+    accelerate = accelerator(accelerate, empirical and not regressions)
     if accelerate and regressions:
         raise ValueError("accelerate=True cannot extrapolate a function source; use tables")
     compile_seconds = compile_kernels(spec, params, sessions)

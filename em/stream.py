@@ -7,9 +7,9 @@ sorted by query, given its local qd index and saved as arrays. Unless they are h
 (below), every EM iteration is then one pass over the partitions, loading one at a time:
 E-step statistics of a partition's pairs go straight into the log-wide per-qd arrays (each
 pair lives in one partition), per-rank and global ones are added up. The M-step, the
-objective and the stopping rule are those of the in-memory fit (em/loop.py, or em/squarem.py
-with accelerate=True), so both give the same parameters up to the order of floating-point
-sums.
+objective and the stopping rule are those of the in-memory fit (em/loop.py, or the
+accelerator of em.engine.accelerator), so both give the same parameters up to the order of
+floating-point sums.
 
 Resident partitions: a deduplicated log is often far smaller than the log (a Yandex-like
 log of 10^8 sessions keeps a small fraction of its rows), so when the prepared partitions fit
@@ -173,7 +173,7 @@ def fit_parquet(
     max_iter: int = defaults.MAX_ITER,
     tol: float = defaults.TOL,
     init: dict[str, float | np.ndarray] | None = None,
-    accelerate: bool = False,
+    accelerate: bool | str | None = False,
     callback: Callback | None = None,
     partition_sessions: int = PARTITION_SESSIONS,
     deduplicate: bool = True,
@@ -219,12 +219,13 @@ def fit_parquet(
             n_impressions=store.n_impressions,
             callback=callback,
         )
-        result = engine.run(steps, params, max_iter, tol, spec.closed_form, start, accelerate)
+        result = engine.run(steps, params, max_iter, tol, spec.closed_form, start,
+                            engine.accelerator(accelerate, False))
     settings = {
         "max_iter": max_iter,
         "tol": tol,
         "init": "0.5" if init is None else sorted(init),
-        "accelerate": accelerate,
+        "accelerate": engine.accelerator(accelerate, False),
         "streamed": os.fspath(path),
         "partitions": store.n_parts,
         "sessions": store.sessions,

@@ -59,11 +59,12 @@ def test_em_and_lbfgs_agree_on_a_simulated_log():
 
 @pytest.mark.realdata
 @pytest.mark.slow
-@pytest.mark.parametrize("model, em_tol", [("pbm", 1e-9), ("dbn", 1e-8)])
+@pytest.mark.parametrize("model, em_tol", [("pbm", 1e-9), ("dbn", 1e-10)])
 def test_em_and_lbfgs_agree_on_the_yandex_sample(model, em_tol):
     # Both engines stop on the residual of the joint fixed point (em/empirical.py,
-    # gradient/empirical.py); EM's tolerance is the loosest that keeps its hyper-parameters
-    # within 2e-5 of L-BFGS's (measured), DBN's EM being slow near its MAP.
+    # gradient/empirical.py). DBN's hyper-parameters move slowly near its MAP: at EM's tol
+    # 1e-8 they stopped 1.05e-4 from L-BFGS's (satisfaction's b, 13.77317 against 13.77306),
+    # at 1e-10 within 1e-6 of them (2 s of EM).
     paths = yandex_sample_paths()
     if paths is None:
         pytest.skip("the Yandex WSCD sample is not in ../shared/data (or $CLICKFIT_DATA)")

@@ -1,0 +1,224 @@
+"""Anderson acceleration of EM (Walker and Ni, "Anderson acceleration for fixed-point
+iterations", SIAM Journal on Numerical Analysis 49, 2011; for EM with restarts and a
+monotonicity check: Henderson and Varadhan, "Damped Anderson acceleration with restarts and
+monotonicity control for accelerating EM and EM-like algorithms", Journal of Computational and
+Graphical Statistics 28, 2019).
+
+EM on the cascade models has rates spread over many directions: SQUAREM's one step length per
+cycle (em/squarem.py) removes the slowest direction only while the fast ones keep ||v|| large,
+and on Yandex-like DBN logs it needs about 340 E-steps to come within 1e-9 of the optimum.
+Anderson's method fits a secant model of the EM map over its last `MEMORY` steps instead.
+With x every parameter as its logit (all arrays flattened into one vector, so that any
+combination is a probability again), F one EM iteration and g_k = F(x_k) - x_k:
+
+    gamma = argmin ||g_k - dG gamma||^2,   x_{k+1} = F(x_k) - dF gamma,
+
+the columns of dG and dF the differences of consecutive residuals g and images F(x) over the
+last MEMORY iterations (gamma from the normal equations with a ridge of RIDGE times their
+trace; x_{k+1} = F(x_k) with no history). The E-step at x_{k+1} gives J(x_{k+1}); the point is
+kept if J(x_{k+1}) >= J(x_k). Otherwise the history restarts and the iteration takes the plain
+EM step F(x_k), whose E-step is one more: J never decreases along the kept points, and EM's
+fixed points are the only fixed points, so the optimum is plain EM's (em/loop.py).
+
+The stopping rule is em.loop.window_converged on the kept points' J: accelerated gains are too
+irregular for the two-step rule of plain EM. History entries are the kept points, marked
+"anderson" or "em" (a plain EM step: the first, and each restart's); `iteration` counts
+E-steps, refused ones included, so that it measures work as plain EM's iteration count does.
+
+The sums run in compiled loops on one thread, in fixed blocks, so that a fit gives the same
+bits on any number of threads (em/fused.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from em import fused
+from em.layout import prange_only
+from em.loop import Run, Steps, entry, iterate, window_converged
+from em.model import Params
+
+MEMORY = 10
+RIDGE = 1e-10
+
+
+@njit(cache=True)
+def _advance_block(block, f, x, f_prev, g_prev, dF, dG, slot, count, started, sums):
+    """One block of fused.BLOCK entries of the pass for the new iterate's residual g = f - x:
+    the new columns dG[:, slot] = g - g_prev and dF[:, slot] = f - f_prev (if `started`),
+    then, over the `count` columns, sums[block, 0, j] = dG[:, slot] . dG[:, j] and
+    sums[block, 1, j] = g . dG[:, j] (added up in block order by the caller, so the same bits
+    on any thread count); f_prev and g_prev become f and g."""
+    lo = block * fused.BLOCK
+    column = np.zeros(MEMORY)
+    b = np.zeros(MEMORY)
+    for i in range(lo, min(lo + fused.BLOCK, f.size)):
+        g = f[i] - x[i]
+        d = 0.0
+        if started:
+            d = g - g_prev[i]
+            dG[i, slot] = d
+            dF[i, slot] = f[i] - f_prev[i]
+        for j in range(count):
+            row = dG[i, j]
+            column[j] += d * row
+            b[j] += g * row
+        f_prev[i] = f[i]
+        g_prev[i] = g
+    for j in range(count):
+        sums[block, 0, j] = column[j]
+        sums[block, 1, j] = b[j]
+
+
+@njit(cache=True)
+def _combine_block(block, f, dF, gamma, count, x, e):
+    """One block of x = clip(f - sum_j gamma_j dF[:, j], +-LOGIT_BOUND), the next point's
+    logits, and of e = -x for the exponential that turns them into probabilities."""
+    lo = block * fused.BLOCK
+    for i in range(lo, min(lo + fused.BLOCK, f.size)):
+        value = f[i]
+        for j in range(count):
+            value -= gamma[j] * dF[i, j]
+        value = min(max(value, -fused.LOGIT_BOUND), fused.LOGIT_BOUND)
+        x[i] = value
+        e[i] = -value
+
+
+# Blocks in parallel only on a vector this long: a parallel region costs a thread hand-off
+# (milliseconds on a busy machine), more than a serial pass over a short vector.
+PARALLEL_SIZE = 1 << 18
+
+
+@njit(parallel=prange_only(), cache=True)
+def _advance_parallel(f, x, f_prev, g_prev, dF, dG, slot, count, started, sums):
+    for block in prange(sums.shape[0]):
+        _advance_block(block, f, x, f_prev, g_prev, dF, dG, slot, count, started, sums)
+
+
+@njit(cache=True)
+def _advance_serial(f, x, f_prev, g_prev, dF, dG, slot, count, started, sums):
+    for block in range(sums.shape[0]):
+        _advance_block(block, f, x, f_prev, g_prev, dF, dG, slot, count, started, sums)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _combine_parallel(f, dF, gamma, count, x, e):
+    for block in prange((f.size + fused.BLOCK - 1) // fused.BLOCK):
+        _combine_block(block, f, dF, gamma, count, x, e)
+
+
+@njit(cache=True)
+def _combine_serial(f, dF, gamma, count, x, e):
+    for block in range((f.size + fused.BLOCK - 1) // fused.BLOCK):
+        _combine_block(block, f, dF, gamma, count, x, e)
+
+
+class Layout:
+    """Where each parameter array sits in the one logit vector."""
+
+    def __init__(self, params: Params) -> None:
+        self.names = list(params)
+        self.shapes = [np.shape(params[k]) for k in self.names]
+        sizes = [int(np.prod(s)) for s in self.shapes]
+        self.bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+    @property
+    def size(self) -> int:
+        return int(self.bounds[-1])
+
+    def logits(self, params: Params) -> np.ndarray:
+        return np.concatenate([fused._log_of(params[k], odds=True) for k in self.names])
+
+    def params(self, negated_logits: np.ndarray) -> Params:
+        """The probabilities of logits -e, computed in place in `e` (which the arrays view)."""
+        fused._logistic_of_exp(np.exp(negated_logits, out=negated_logits))
+        return {k: negated_logits[lo:hi].reshape(shape) for k, shape, lo, hi
+                in zip(self.names, self.shapes, self.bounds[:-1], self.bounds[1:], strict=True)}
+
+
+class Secants:
+    """The logits x of the current point, the last MEMORY differences of residuals (dG) and of
+    EM images (dF) in ring buffers, and the Gram matrix of dG, kept up to date one column at a
+    time."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+        self.dG = np.empty((x.size, MEMORY), np.float32)
+        self.dF = np.empty((x.size, MEMORY), np.float32)
+        self.gram = np.zeros((MEMORY, MEMORY))
+        self.f = np.empty(x.size)
+        self.g = np.empty(x.size)
+        self.blocks = (x.size + fused.BLOCK - 1) // fused.BLOCK
+        parallel = x.size >= PARALLEL_SIZE
+        self.advance = _advance_parallel if parallel else _advance_serial
+        self.combine = _combine_parallel if parallel else _combine_serial
+        self.restart()
+
+    def restart(self) -> None:
+        self.count, self.slot, self.started = 0, 0, False
+
+    def next_point(self, f: np.ndarray) -> np.ndarray:
+        """The negated logits of F(x_k) - dF gamma for f = F(x_k) (module docstring), x_k
+        becoming that point."""
+        count = min(self.count + 1, MEMORY) if self.started else 0
+        sums = np.zeros((self.blocks, 2, max(count, 1)))
+        self.advance(f, self.x, self.f, self.g, self.dF, self.dG, self.slot, count,
+                     self.started, sums)
+        gamma = np.zeros(1)
+        if self.started:
+            column, b = sums.sum(axis=0)
+            self.gram[self.slot, :count] = column
+            self.gram[:count, self.slot] = column
+            gram = self.gram[:count, :count]
+            ridge = RIDGE * max(float(np.trace(gram)), np.finfo(float).tiny)
+            gamma = np.linalg.lstsq(gram + ridge * np.eye(count), b, rcond=None)[0]
+            self.slot = (self.slot + 1) % MEMORY
+        self.count, self.started = count, True
+        e = np.empty(f.size)
+        self.combine(f, self.dF, gamma, count, self.x, e)
+        return e
+
+    def plain_step(self, f: np.ndarray) -> None:
+        """x_k becomes F(x_k), with no history."""
+        self.x[:] = f
+        self.restart()
+
+
+def iterate_anderson(
+    steps: Steps, params: Params, max_iter: int, tol: float, closed_form: bool, start: float
+) -> Run:
+    """Anderson-accelerated EM from `params`, at most `max_iter` E-steps after the first; a
+    closed-form model needs no acceleration and runs plain EM."""
+    if closed_form:
+        return iterate(steps, params, max_iter, tol, closed_form, start)
+    stats, loglik = steps.estep(params)
+    value = initial = steps.objective(params, loglik)
+    layout = Layout(params)
+    secants = Secants(layout.logits(params))
+    history = steps.new_history()
+    values = [value]
+    esteps = 1
+    while esteps <= max_iter:
+        image = steps.mstep(stats)
+        f = layout.logits(image)
+        point = layout.params(secants.next_point(f))
+        point_stats, point_loglik = steps.estep(point)
+        point_value = steps.objective(point, point_loglik)
+        esteps += 1
+        kind = "anderson" if secants.count else "em"
+        if point_value < value and secants.count:
+            if esteps > max_iter:
+                return Run(params, history, False, initial, esteps)
+            secants.plain_step(f)
+            point = image
+            point_stats, point_loglik = steps.estep(point)
+            point_value = steps.objective(point, point_loglik)
+            esteps += 1
+            kind = "em"
+        params, stats, value = point, point_stats, point_value
+        history.append(entry(esteps - 1, start, value, step=kind))
+        values.append(value)
+        if window_converged(values, tol):
+            return Run(params, history, True, initial, esteps)
+    return Run(params, history, False, initial, esteps)
