@@ -130,11 +130,19 @@ def parameters_json(fit: Fit, sessions: Sessions, engine: str, settings: dict) -
     }
 
 
+ACCELERATE: dict[str, str | bool] = {"anderson": "anderson", "squarem": "squarem", "none": False}
+
+
 def run(args: argparse.Namespace) -> int:
     prior = None if args.no_prior else args.prior
     settings = fit_options.cli_settings(args.engine, args, prior)
     if args.source:
         settings["sources"] = dict(args.source)
+    if args.accelerate is not None:
+        if args.engine != engines.EM:
+            print("clickfit fit: error: --accelerate is for --engine em", file=sys.stderr)
+            return 2
+        settings["accelerate"] = ACCELERATE[args.accelerate]
     if not engines.runs(args.engine, args.model):
         print(f"clickfit fit: {args.model} is fitted by the em engine only", file=sys.stderr)
         return 2
@@ -192,5 +200,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="a parameter as a function of its keys' features, KIND linear or mlp, "
                    "options hidden, activation, l2, steps, target (e.g. attraction=mlp or "
                    "attraction=mlp:l2=1,hidden=32x16; repeatable; default: tables)")
+    p.add_argument("--accelerate", choices=sorted(ACCELERATE),
+                   help="em: extrapolate the iterations, anderson (em/anderson.py) or squarem "
+                   "(em/squarem.py), same optimum in fewer E-steps; none: plain EM (default: "
+                   "anderson with --prior empirical, none otherwise)")
     fit_options.add_arguments(p)
     p.set_defaults(func=run)

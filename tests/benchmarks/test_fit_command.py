@@ -132,6 +132,27 @@ def test_a_fit_stopped_early_says_so_and_what_to_change(log, tmp_path, capsys):
     assert "did not converge" not in capsys.readouterr().err
 
 
+def test_accelerate_reaches_the_same_labels_in_fewer_iterations(log, tmp_path, capsys):
+    iterations = {}
+    labels = {}
+    for method in ("none", "anderson", "squarem"):
+        out = tmp_path / f"{method}.tsv"
+        params = tmp_path / f"{method}.json"
+        assert main(["fit", "--model", "ubm", "--data", str(log), "--out", str(out),
+                     "--params", str(params), "--accelerate", method, "--tol", "1e-12",
+                     "--no-progress"]) == 0
+        err = capsys.readouterr().err
+        assert "converged" in err and "NOT converged" not in err
+        iterations[method] = int(err.split(" iterations")[0].rsplit(" ", 1)[1])
+        labels[method] = pd.read_csv(out, sep="\t")["relevance"].to_numpy()
+    assert iterations["anderson"] < iterations["none"]
+    for method in ("anderson", "squarem"):
+        np.testing.assert_allclose(labels[method], labels["none"], atol=1e-4)
+    assert main(["fit", "--model", "ubm", "--engine", "gradient-lbfgs", "--data", str(log),
+                 "--out", str(tmp_path / "g.tsv"), "--accelerate", "anderson"]) == 2
+    assert "--accelerate is for --engine em" in capsys.readouterr().err
+
+
 def test_unknown_output_extension_is_an_error_before_fitting(log, tmp_path, capsys):
     assert main(["fit", "--model", "dctr", "--data", str(log),
                  "--out", str(tmp_path / "labels.xlsx")]) == 1

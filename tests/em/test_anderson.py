@@ -21,11 +21,13 @@ def _logit(p):
 
 
 def _scripted(mstep_of_logits, objective_of_logits) -> Steps:
-    """Steps whose 'E-step' returns the point itself and J of its logits, and whose M-step is
-    a map of the logits: the accelerator sees exactly the fixed-point problem it is given."""
+    """Steps whose 'E-step' returns the point itself (as S1 of one trial each) and J of its
+    logits, and whose M-step is a map of the logits: the accelerator sees exactly the
+    fixed-point problem it is given."""
     return Steps(
-        estep=lambda params: (dict(params), objective_of_logits(_logit(params["p"]))),
-        mstep=lambda stats: {"p": _sigmoid(mstep_of_logits(_logit(stats["p"])))},
+        estep=lambda params: ({"p": (params["p"], np.ones_like(params["p"]))},
+                              objective_of_logits(_logit(params["p"]))),
+        mstep=lambda stats: {"p": _sigmoid(mstep_of_logits(_logit(stats["p"][0])))},
         log_prior=lambda params: 0.0,
         n_impressions=1.0,
     )
@@ -106,3 +108,17 @@ def test_window_rule_tail_bound(rho):
     values = _geometric(1e-6, rho, 6000)
     stop = next(n for n in range(len(values)) if window_converged(values[: n + 1], 1e-9))
     assert values[-1] - values[stop] < MARGIN * 1e-9 * (1 + 1e-6)
+
+
+def test_the_norm_weighs_entries_by_their_fisher_information():
+    """W = T p (1 - p) per entry, in the layout's order (a per-pair array, then a per-rank
+    one): hand values."""
+    from em.anderson import Layout
+
+    params = {"attraction": np.array([0.5, 0.2]), "continuation": np.array([[0.9]])}
+    stats = {"attraction": (np.zeros(2), np.array([4.0, 10.0])),
+             "continuation": (np.zeros((1, 1)), np.array([[100.0]]))}
+    layout = Layout(params)
+    np.testing.assert_allclose(layout.information(stats, params), [1.0, 1.6, 9.0])
+    np.testing.assert_allclose(layout.logits(params),
+                               [0.0, np.log(0.25), np.log(9.0)], atol=1e-12)
