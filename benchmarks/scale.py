@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import scale_projection
 from benchmarks.bench import cache, engines
 from benchmarks.bench.readme import provenance
 from benchmarks.memory import track_peak_memory
@@ -487,7 +488,8 @@ def write_results(records: list[dict], options: Options, run: dict) -> None:
         "# Scale: fit time and memory against log size",
         "",
         f"Written by `{run['command']}` on {run['date']} (wall time {run['wall_seconds']:.0f} "
-        "s); regenerate with `make bench-scale`. Do not edit by hand.",
+        f"s; {measured_text(records, run)}); regenerate with `make bench-scale`. Do not edit "
+        "by hand.",
         "",
         f"- Machine: {'; '.join(machines)}.",
         f"- Commit of the fits: {'; '.join(commits)}.",
@@ -518,6 +520,15 @@ def write_results(records: list[dict], options: Options, run: dict) -> None:
         "",
         *size_table(records, GRADIENT),
         "",
+        f"## Extrapolated to the Baidu-ULTR size ({scale_projection.BAIDU_SESSIONS:.1e} "
+        "sessions)",
+        "",
+        scale_projection.__doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
+        "",
+        *scale_projection.table(
+            {r["model"]: r for r in _by(records, engine=EM, size=largest)},
+            {r["model"]: r for r in _by(records, engine=EM_STREAM, size=largest)}),
+        "",
         "## Deduplication's gain (em against em-raw)",
         "",
         *dedup_table(records),
@@ -541,6 +552,14 @@ def write_results(records: list[dict], options: Options, run: dict) -> None:
         f.write("\n".join(lines) + "\n")
 
 
+def measured_text(records: list[dict], run: dict) -> str:
+    """How many records this run measured; the others come from the records directory, with
+    the times and loads of the run that made them."""
+    fresh = sum(1 for r in records if r["made"]["date"] >= run["started"])
+    return (f"{fresh} of {len(records)} fits measured in this run, the others reused from "
+            "the records of earlier runs of the same code")
+
+
 def _uptime() -> str:
     load = _load_average()
     return f"load average {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
@@ -549,9 +568,10 @@ def _uptime() -> str:
 def main(options: Options, command: str, isolate: bool = True) -> int:
     started = time.perf_counter()
     load_start = _uptime()
+    started_date = provenance(REPO)["date"]
     records = collect(options, isolate)
     run = {**provenance(REPO), "command": command, "wall_seconds": time.perf_counter() - started,
-           "load_start": load_start, "load_end": _uptime()}
+           "load_start": load_start, "load_end": _uptime(), "started": started_date}
     write_results(records, options, run)
     print(f"wrote {options.results_dir}", file=sys.stderr)
     return 0
