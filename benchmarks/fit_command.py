@@ -48,7 +48,7 @@ from benchmarks.bench import engines
 from benchmarks.data_commands import add_log_arguments, log_options
 from benchmarks.intervals import relevance_intervals
 from benchmarks.prior_option import add_prior_option
-from clicklog import catalogue, network, priors
+from clicklog import catalogue, network
 from clicklog.atomic import atomic_path, atomic_write
 from clicklog.dedup import dedup
 from clicklog.fit import Fit
@@ -130,19 +130,11 @@ def parameters_json(fit: Fit, sessions: Sessions, engine: str, settings: dict) -
     }
 
 
-def default_prior(engine: str) -> tuple[float, float] | str:
-    """The learned prior, where the engine fits one: on the ranking benchmark it ranks DBN's
-    relevance at nDCG@10 0.902 against Beta(2, 2)'s 0.798 (README "Ranking against graded
-    labels"); Adam cannot fit it and keeps Beta(2, 2)."""
-    return engines.DEFAULT_PRIOR if engine == engines.ADAM else priors.EMPIRICAL
-
-
 ACCELERATE: dict[str, str | bool] = {"anderson": "anderson", "squarem": "squarem", "none": False}
 
 
 def run(args: argparse.Namespace) -> int:
-    prior = None if args.no_prior else default_prior(args.engine) if args.prior is None \
-        else args.prior
+    prior = None if args.no_prior else args.prior
     settings = fit_options.cli_settings(args.engine, args, prior)
     if args.source:
         settings["sources"] = dict(args.source)
@@ -202,7 +194,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--params", type=Path, help="also write every fitted parameter (JSON)")
     p.add_argument("--save-model", type=Path, metavar="PATH",
                    help="also save the fitted model (JSON) for `clickfit predict`")
-    add_prior_option(p, None, "empirical; 2 2 for gradient-adam, which cannot learn one")
+    add_prior_option(p, engines.DEFAULT_PRIOR)
     p.add_argument("--source", action="append", default=[], type=source_argument,
                    metavar="PARAM=KIND[:OPT=V,...]",
                    help="a parameter as a function of its keys' features, KIND linear or mlp, "

@@ -37,13 +37,10 @@ class PriorAction(argparse.Action):
             parser.error(str(error))
 
 
-def add_prior_option(p: argparse.ArgumentParser, default: tuple[float, float] | None,
-                     shown: str | None = None) -> None:
-    """--prior (A B | empirical) and --no-prior on `p`; a None default (resolved by the
-    command, e.g. per engine) is described by `shown`."""
-    shown = shown or f"{default[0]:g} {default[1]:g}"
+def add_prior_option(p: argparse.ArgumentParser, default: tuple[float, float]) -> None:
+    """--prior (A B | empirical) and --no-prior on `p`."""
     p.add_argument("--prior", nargs="+", action=PriorAction, metavar="A B | empirical",
-                   default=None if default is None else tuple(default),
+                   default=tuple(default),
                    help=f"Beta(A, B) prior, or 'empirical' to learn one Beta per qd-keyed "
-                        f"family from the log (default: {shown})")
+                        f"family from the log (default: {default[0]:g} {default[1]:g})")
     p.add_argument("--no-prior", action="store_true", help="maximum likelihood, no prior")

@@ -53,7 +53,7 @@ def test_bad_assignments_say_what_is_wrong(text, message):
 
 
 def _args(tmp_path: Path, source: str) -> list[str]:
-    return ["fit", "--model", "pbm", "--data", str(SHOP), "--prior", "2", "2", "--columns", COLUMNS,
+    return ["fit", "--model", "pbm", "--data", str(SHOP), "--columns", COLUMNS,
             "--qd-features", "feat_price", "--source", source, "--max-iter", "5",
             "--out", str(tmp_path / "labels.csv"), "--params", str(tmp_path / "params.json"),
             "--no-progress"]

@@ -54,8 +54,7 @@ def log(tmp_path):
 
 def test_dctr_labels_count_and_rank(log, tmp_path):
     out = tmp_path / "labels.tsv"
-    assert main(["fit", "--model", "dctr", "--data", str(log), "--out", str(out),
-                 "--prior", "2", "2"]) == 0
+    assert main(["fit", "--model", "dctr", "--data", str(log), "--out", str(out)]) == 0
     df = pd.read_csv(out, sep="\t", dtype={"query": str, "doc": str})
     # The columns fit_command documents (intervals of the relevance among them, whose own
     # tests are the prior helper's), the ones checked here first.
@@ -123,26 +122,14 @@ def test_defaults_are_the_engines_and_shown_in_help(capsys):
 
 
 def test_a_fit_stopped_early_says_so_and_what_to_change(log, tmp_path, capsys):
-    assert main(["fit", "--model", "pbm", "--data", str(log), "--out", str(tmp_path / "l.tsv"),
-                 "--prior", "2", "2", "--max-iter", "2", "--no-progress"]) == 0
+    assert main(["fit", "--model", "pbm", "--data", str(log), "--out",
+                 str(tmp_path / "l.tsv"), "--max-iter", "2", "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "NOT converged" in err and "2 iterations" in err
     assert "did not converge" in err and "raise --max-iter or loosen --tol" in err
-    assert main(["fit", "--model", "pbm", "--data", str(log), "--out", str(tmp_path / "l.tsv"),
-                 "--prior", "2", "2", "--tol", "1e-4", "--no-progress"]) == 0
+    assert main(["fit", "--model", "pbm", "--data", str(log), "--out",
+                 str(tmp_path / "l.tsv"), "--tol", "1e-4", "--no-progress"]) == 0
     assert "did not converge" not in capsys.readouterr().err
-
-
-def test_the_default_prior_is_learned_where_the_engine_can_learn_one(log, tmp_path):
-    """em and gradient-lbfgs default to the empirical prior (the ranking benchmark's finding,
-    README), gradient-adam, which cannot fit it, to Beta(2, 2)."""
-    expected = {"em": "empirical", "gradient-lbfgs": "empirical", "gradient-adam": [2.0, 2.0]}
-    for engine, prior in expected.items():
-        params = tmp_path / f"{engine}.json"
-        assert main(["fit", "--model", "pbm", "--engine", engine, "--data", str(log),
-                     "--out", str(tmp_path / f"{engine}.tsv"), "--params", str(params),
-                     "--no-progress"]) == 0
-        assert json.loads(params.read_text())["settings"]["prior"] == prior
 
 
 def test_accelerate_reaches_the_same_labels_in_fewer_iterations(log, tmp_path, capsys):
@@ -153,7 +140,6 @@ def test_accelerate_reaches_the_same_labels_in_fewer_iterations(log, tmp_path, c
         params = tmp_path / f"{method}.json"
         assert main(["fit", "--model", "ubm", "--data", str(log), "--out", str(out),
                      "--params", str(params), "--accelerate", method, "--tol", "1e-12",
-                     "--prior", "2", "2",
                      "--no-progress"]) == 0
         err = capsys.readouterr().err
         assert "converged" in err and "NOT converged" not in err
@@ -177,8 +163,7 @@ def test_unknown_output_extension_is_an_error_before_fitting(log, tmp_path, caps
 
 def test_save_model_then_predict_another_log_by_ids(log, tmp_path, capsys):
     model = tmp_path / "model.json"
-    assert main(["fit", "--model", "dbn", "--data", str(log), "--prior", "2", "2",
-                 "--out", str(tmp_path / "l.tsv"),
+    assert main(["fit", "--model", "dbn", "--data", str(log), "--out", str(tmp_path / "l.tsv"),
                  "--save-model", str(model), "--no-progress"]) == 0
     saved = json.loads(model.read_text())
     assert saved["model"] == "dbn" and saved["cli_engine"] == "em"

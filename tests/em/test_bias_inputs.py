@@ -94,8 +94,7 @@ def test_long_log_through_the_command_line(small, tmp_path, capsys):
     read = read_long(path)
     assert np.array_equal(read.bias_features[read.mask], small.bias_features[small.mask])
     params = tmp_path / "params.json"
-    args = ["fit", "--model", "pbm", "--data", str(path), "--prior", "2", "2",
-            "--source", "examination=linear",
+    args = ["fit", "--model", "pbm", "--data", str(path), "--source", "examination=linear",
             "--out", str(tmp_path / "labels.csv"), "--params", str(params), "--no-progress"]
     assert main(args) == 0
     saved = json.loads(params.read_text())
