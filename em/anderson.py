@@ -18,8 +18,8 @@ last MEMORY iterations (gamma from the normal equations with a ridge of RIDGE ti
 trace; x_{k+1} = F(x_k) with no history). The norm weighs each entry by its Fisher information
 in logit space, W = T p (1 - p) with T its trials (taken when the history starts): in the plain
 Euclidean norm the millions of per-pair entries decide gamma alone, and a per-rank parameter
-seen in every session, DCM's continuation, was extrapolated past its optimum again and again
-(on 10^6 sessions, 331 E-steps against 132 weighted). The E-step at x_{k+1} gives J(x_{k+1});
+seen in every session, DCM's continuation, was extrapolated past its optimum again and again,
+each refused point an E-step lost. The E-step at x_{k+1} gives J(x_{k+1});
 the point is kept if J(x_{k+1}) >= J(x_k). Otherwise the history restarts and the iteration
 takes the plain EM step F(x_k), whose E-step is one more: J never decreases along the kept
 points, and EM's fixed points are the only fixed points, so the optimum is plain EM's

@@ -15,10 +15,10 @@ M-step for a closed-form model; or after `max_iter` M-steps. history[i]
 holds J after M-step i + 1 and the seconds since `start`. em/anderson.py and em/squarem.py run
 the same steps accelerated; their gains are irregular (a good extrapolation, then small
 ones), so that two gains say little about what is left. They stop on `window_converged`:
-the same estimate over windows of WINDOW iterations, against MARGIN * tol. Shorter windows
-or a margin of 1 stopped DBN fits on Yandex-like logs ten times tol short of the optimum;
-`clickfit scale` measures where these fits stop against reference optima far past the rule
-(results/scale/README.md). `Steps.callback`, if set, receives every history entry as it is
+the same estimate over windows of WINDOW iterations, against MARGIN * tol, a window and a
+margin chosen so that DBN fits on Yandex-like logs stop below tol of the optimum;
+`clickfit accelerators` measures where these fits stop against reference optima far past
+the rule (results/accelerators.md). `Steps.callback`, if set, receives every history entry as it is
 appended (a progress bar's hook; clicklog.fit.History).
 """
 
