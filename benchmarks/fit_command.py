@@ -124,10 +124,18 @@ def parameters_json(fit: Fit, sessions: Sessions, engine: str, settings: dict) -
         "engine": engine,
         "settings": settings,
         "objective_per_impression": fit.objective(sessions),
+        "log_likelihood_per_impression": log_likelihood(fit, sessions),
         "iterations": fit.iterations,
         "converged": bool(fit.converged),
         "parameters": out,
     }
+
+
+def log_likelihood(fit: Fit, sessions: Sessions) -> float:
+    """The clicks' log-likelihood per impression under the fit (benchmarks.metrics'), beside
+    the objective, which under a learned prior holds Beta log densities that can put it above
+    zero."""
+    return metrics.log_likelihood(sessions, fit.conditional_click_probs(sessions))
 
 
 ACCELERATE: dict[str, str | bool] = {"anderson": "anderson", "squarem": "squarem", "none": False}
@@ -143,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
             print("clickfit fit: error: --accelerate is for --engine em", file=sys.stderr)
             return 2
         settings["accelerate"] = ACCELERATE[args.accelerate]
+    elif args.engine == engines.EM and not args.source:
+        # Plain EM needs thousands of iterations on large cascade logs (results/accelerators.md):
+        # a default fit should converge.
+        settings["accelerate"] = "anderson"
     if not engines.runs(args.engine, args.model):
         print(f"clickfit fit: {args.model} is fitted by the em engine only", file=sys.stderr)
         return 2
@@ -161,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
     wrote = ", ".join(os.fspath(p) for p in (args.out, args.params, args.save_model) if p)
     print(f"clickfit fit: {args.model} by {args.engine} on {sessions.total_weight:,.0f} sessions "
           f"({sessions.n:,} distinct), {fit.iterations} iterations, "
-          f"{'converged' if fit.converged else 'NOT converged'}, objective "
+          f"{'converged' if fit.converged else 'NOT converged'}, log-likelihood "
+          f"{log_likelihood(fit, sessions):.5f} and objective (log prior included) "
           f"{fit.objective(sessions):.5f} nats per impression, "
           f"{time.perf_counter() - started:.1f} s; wrote {wrote}", file=sys.stderr)
     advice = fit_options.not_converged(fit, args.engine, settings)
@@ -203,6 +216,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--accelerate", choices=sorted(ACCELERATE),
                    help="em: extrapolate the iterations, anderson (em/anderson.py) or squarem "
                    "(em/squarem.py), same optimum in fewer E-steps; none: plain EM (default: "
-                   "anderson with --prior empirical, none otherwise)")
+                   "anderson, none with --source, whose functions it cannot extrapolate)")
     fit_options.add_arguments(p)
     p.set_defaults(func=run)

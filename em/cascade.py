@@ -55,7 +55,7 @@ import numpy as np
 from numba import njit, parallel_chunksize, prange
 
 from clicklog.sessions import Sessions
-from em.layout import Layout, layout, prange_only, session_arrays
+from em.layout import RESCALE, Layout, layout, prange_only, session_arrays
 from em.model import Hidden, Model, Params, Stats
 
 # Rows of the per-session posterior table: E and A, then (trials, successes) of the route
@@ -67,7 +67,6 @@ ROW_C0W, ROW_C0S = 6, 7
 ROW_C1W, ROW_C1S = 8, 9
 N_ROWS = 10
 MAX_K = 50
-RESCALE = 1e-250
 DRAWS = {"route": ROW_SW, "t0": ROW_T0W, "cont0": ROW_C0W, "cont1": ROW_C1W}
 RANK_DRAWS = ("t0", "cont0", "cont1")
 
@@ -131,15 +130,18 @@ def _session(qd, click, length, last, attraction, sigma, t0, cont0, cont1, out, 
     # z >= b_{l+1} can be as small as 1e-300: one logarithm of the product only when safe
     ll += np.log(p * z) if p * z > RESCALE else np.log(p) + np.log(z)
 
+    # P(E_r = 1, E_{r+1} = 1 | c) is P(E_{r+1} = 1 | c): each rank's is carried to the next
+    inv_z = 1.0 / z
+    pe = f * back[last + 1] * inv_z
     for r in range(last + 1, length):
         a = attraction[qd[r]]
-        pe = f * back[r] / z
         out[ROW_E, r] = pe
         out[ROW_A, r] = (1.0 - pe) * a
+        f *= (1.0 - a) * t0[r]
         if r < length - 1:
             out[ROW_T0W, r] = pe
-            out[ROW_T0S, r] = f * (1.0 - a) * t0[r] * back[r + 1] / z
-        f *= (1.0 - a) * t0[r]
+            pe = f * back[r + 1] * inv_z
+            out[ROW_T0S, r] = pe
     return ll
 
 
@@ -206,16 +208,18 @@ def _session_stats(qd, click, length, last, w, attraction, sigma, t0, cont0, con
         by_rank[ROW_C1S - ROW_T0W, last] += w * (s * c1 * b / z)
     ll += np.log(p * z) if p * z > RESCALE else np.log(p) + np.log(z)
 
+    inv_z = 1.0 / z
+    pe = f * back[last + 1] * inv_z
     for r in range(last + 1, length):
         q = qd[r]
         a = attraction[q]
-        pe = f * back[r] / z
         by_qd[q, 0] += w * ((1.0 - pe) * a)
         by_qd[q, 1] += w
+        f *= (1.0 - a) * t0[r]
         if r < length - 1:
             by_rank[0, r] += w * pe
-            by_rank[1, r] += w * (f * (1.0 - a) * t0[r] * back[r + 1] / z)
-        f *= (1.0 - a) * t0[r]
+            pe = f * back[r + 1] * inv_z
+            by_rank[1, r] += w * pe
     return ll
 
 

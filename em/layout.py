@@ -18,6 +18,10 @@ from clicklog.sessions import Sessions
 # Many more chunks than threads, handed out one at a time (em/cascade.py), so that neither
 # one big query nor a thread that other processes delay leaves the other threads idle.
 CHUNKS_PER_THREAD = 32
+# A session's likelihood is one product of its per-rank factors, logged once (a logarithm per
+# impression costs more than the rest of an E-step kernel) and folded into a sum of logarithms
+# whenever it falls below this, so that it never underflows (factors are at least 1e-12).
+RESCALE = 1e-250
 
 
 def prange_only() -> dict[str, bool]:

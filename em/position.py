@@ -18,24 +18,22 @@ distribution of the last click above r (O(K^2) per session).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, parallel_chunksize, prange
 
 from clicklog.sessions import Sessions
-from em.layout import Layout, layout, prange_only, session_arrays
+from em.layout import RESCALE, Layout, prange_only, session_arrays
 
 ROW_E, ROW_A = 0, 1
 
 
 @njit(cache=True)
-def _session(qd, click, length, attraction, examination, by_last, out, column):
-    """Fill out[ROW_E], out[ROW_A] with P(E_r = 1 | c), P(A_r = 1 | c) and column[r] with j;
-    return log P(c)."""
+def _session(qd, click, length, attraction, examination, by_last, out):
+    """Fill out[ROW_E], out[ROW_A] with P(E_r = 1 | c), P(A_r = 1 | c); return log P(c)."""
     ll = 0.0
     j = 0
     for r in range(length):
         a = attraction[qd[r]]
         e = examination[r, j]
-        column[r] = j
         if click[r]:
             ll += np.log(a * e)
             out[ROW_E, r] = 1.0
@@ -50,32 +48,65 @@ def _session(qd, click, length, attraction, examination, by_last, out, column):
     return ll
 
 
+@njit(cache=True)
+def _session_stats(qd, click, length, weight, attraction, examination, by_last, by_qd,
+                   by_cell):
+    """_session's posteriors of one session of weight w added straight into the statistics:
+    by_qd[q] = (S1, T) of attraction, by_cell[:, r, j] = (S1, T) of examination; return
+    log P(c), as one product logged once (folded below RESCALE, as em/cascade.py does)."""
+    ll = 0.0
+    p = 1.0
+    j = 0
+    for r in range(length):
+        if p < RESCALE:
+            ll += np.log(p)
+            p = 1.0
+        q = qd[r]
+        a = attraction[q]
+        e = examination[r, j]
+        by_qd[q, 1] += weight
+        by_cell[1, r, j] += weight
+        if click[r]:
+            p *= a * e
+            by_qd[q, 0] += weight
+            by_cell[0, r, j] += weight
+            if by_last:
+                j = r + 1
+        else:
+            p0 = 1.0 - a * e
+            p *= p0
+            scale = weight / p0
+            by_qd[q, 0] += scale * (a * (1.0 - e))
+            by_cell[0, r, j] += scale * (e * (1.0 - a))
+    return ll + np.log(p)
+
+
 @njit(parallel=prange_only(), cache=True)
-def _estep(starts, qd, click, length, weight, attraction, examination, by_last, keep):
-    """Statistics of the query-ordered sessions, log P(c) of each, and with `keep` each
-    session's posterior table (else an empty one)."""
-    n, K = qd.shape
+def _estep(starts, qd, click, length, weight, attraction, examination, by_last):
+    """Statistics of the query-ordered sessions and log P(c) of each."""
+    n = qd.shape[0]
     n_chunks = starts.size - 1
-    attr = np.zeros((2, attraction.size))
-    exam = np.zeros((n_chunks, 2) + examination.shape)
-    ll = np.zeros(n)
-    table = np.zeros((n if keep else 0, 2, K))
+    # (S1, T) side by side: one cache line per qd entry, not two
+    by_qd = np.zeros((attraction.size, 2))
+    by_cell = np.zeros((n_chunks, 2) + examination.shape)
+    ll = np.empty(n)
     for c in prange(n_chunks):
-        scratch = np.zeros((2, K))
-        column = np.zeros(K, np.int64)
         for i in range(starts[c], starts[c + 1]):
-            out = table[i] if keep else scratch
-            ll[i] = _session(
-                qd[i], click[i], length[i], attraction, examination, by_last, out, column
-            )
-            w = weight[i]
-            for r in range(length[i]):
-                # qd entries belong to one query, hence to this chunk alone
-                attr[0, qd[i, r]] += w * out[ROW_A, r]
-                attr[1, qd[i, r]] += w
-                exam[c, 0, r, column[r]] += w * out[ROW_E, r]
-                exam[c, 1, r, column[r]] += w
-    return attr, exam.sum(axis=0), ll, table
+            # qd entries belong to one query, hence to this chunk alone
+            ll[i] = _session_stats(qd[i], click[i], length[i], weight[i], attraction,
+                                   examination, by_last, by_qd, by_cell[c])
+    return by_qd, by_cell.sum(axis=0), ll
+
+
+@njit(parallel=prange_only(), cache=True)
+def _table(qd, click, length, attraction, examination, by_last):
+    """Every session's posterior table and log P(c)."""
+    n, K = qd.shape
+    ll = np.empty(n)
+    table = np.zeros((n, 2, K))
+    for i in prange(n):
+        ll[i] = _session(qd[i], click[i], length[i], attraction, examination, by_last, table[i])
+    return table, ll
 
 
 @njit(parallel=prange_only(), cache=True)
@@ -103,28 +134,21 @@ def _predict(qd, click, length, attraction, examination, by_last, conditional):
     return out
 
 
-def _run(lay: Layout, attraction, examination, by_last: bool, keep: bool):
-    return _estep(
-        lay.starts, lay.qd, lay.click, lay.length, lay.weight, attraction, examination, by_last,
-        keep,
-    )
-
-
 def estep(
     lay: Layout, attraction: np.ndarray, examination: np.ndarray, by_last: bool
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], float]:
     """((S1, T) of attraction, (S1, T) of the [K, J] examination table, weighted log P(c))."""
-    attr, exam, ll, _ = _run(lay, attraction, examination, by_last, False)
-    return (attr[0], attr[1]), (exam[0], exam[1]), lay.weighted_sum(ll)
+    with parallel_chunksize(1):  # as em/cascade.py, for threads the machine delays
+        by_qd, by_cell, ll = _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight,
+                                    attraction, examination, by_last)
+    return (by_qd[:, 0], by_qd[:, 1]), (by_cell[0], by_cell[1]), lay.weighted_sum(ll)
 
 
 def posteriors(
     sessions: Sessions, attraction: np.ndarray, examination: np.ndarray, by_last: bool
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """Hidden E and A per rank (both drawn at every real rank) and log P(c) per session."""
-    lay = layout(sessions)
-    _, _, ll, table = _run(lay, attraction, examination, by_last, True)
-    table, ll = lay.unsort(table), lay.unsort(ll)
+    table, ll = _table(*session_arrays(sessions), attraction, examination, by_last)
     drawn = sessions.mask.astype(np.float64)
     return {"E": (drawn, table[:, ROW_E]), "A": (drawn, table[:, ROW_A])}, ll
 

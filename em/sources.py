@@ -90,6 +90,21 @@ def _value_and_grad(flat, x, s1, t, l2, *, hidden: tuple[int, ...], activation: 
     return jax.value_and_grad(loss)(flat)
 
 
+@partial(jax.jit, static_argnames=("activation",))
+def _logits(weights, x, activation: str):
+    return network.logits(weights, x, activation, jnp)
+
+
+def logits(weights: Mapping[str, np.ndarray], x, activation: str = "tanh") -> np.ndarray:
+    """The network's logits of the rows of standardised features x (numpy or a float64 JAX
+    array), in float64, by XLA. Not numpy: its product of x [n_keys, F] with the first layer
+    goes to a multithreaded BLAS, which on a machine whose cores are busy takes tens of times
+    as long as one thread would, and every M-step evaluates the network on all keys."""
+    with jax.enable_x64(True):
+        device = {k: jnp.asarray(v, jnp.float64) for k, v in weights.items()}
+        return np.asarray(_logits(device, jnp.asarray(x, jnp.float64), activation))
+
+
 @dataclass
 class Memory:
     """L-BFGS curvature pairs (s, y), newest last."""
@@ -224,6 +239,7 @@ class Regression:
         self._rows = np.ones(0, bool)
         self._solver_x = None
         self._sample = None
+        self._device_x = None
 
     def _features_of(self, rows: np.ndarray):
         """The features of the keys with trials (on the device for an MLP); copied once per set
@@ -242,8 +258,15 @@ class Regression:
     def table(self, features: np.ndarray | None = None) -> np.ndarray:
         """Probabilities under the current weights of the fitted keys, or of the keys of
         another feature table (standardised as the fitted one was)."""
-        x = self.x if features is None else self.scaling(features)
-        return network.probabilities(network.logits(self.weights, x, self.spec.activation))
+        if features is not None:
+            # Predictions in numpy, as a saved fit's (em/saved.py), so a loaded fit matches
+            # the fit bit for bit; the fitted keys, every M-step, by XLA (`logits`).
+            x = self.scaling(features)
+            return network.probabilities(network.logits(self.weights, x, self.spec.activation))
+        if self._device_x is None:
+            with jax.enable_x64(True):
+                self._device_x = jnp.asarray(self.x)
+        return network.probabilities(logits(self.weights, self._device_x, self.spec.activation))
 
     def log_prior(self) -> float:
         """The weights' Gaussian log-prior -(l2 / 2) |w|^2 (0 without l2), part of the EM
@@ -252,12 +275,13 @@ class Regression:
 
     def warm_up(self, t: np.ndarray) -> None:
         """Compile the solver for the keys with trials in `t` (with zero counts it returns
-        after one evaluation)."""
+        after one evaluation) and the network's evaluation on every key."""
         rows = np.asarray(t) > 0
         zeros = np.zeros(int(rows.sum()))
         # l2 is traced, not compiled in; with zero trials a prior would dwarf the loss.
         solve(self.weights, self._features_of(rows), zeros, zeros, self.spec.activation, 1,
               sample=self._sample)
+        self.table()
 
     def __call__(self, s1: np.ndarray, t: np.ndarray) -> np.ndarray:
         s1 = np.asarray(s1, np.float64)

@@ -34,22 +34,22 @@ NAME = cells.NAME
 
 @jax.tree_util.register_pytree_node_class
 class Examination(Network):
-    """The examination function's weights (leaves) and, as static data, its activation, the
-    training K, whether it has a column j, its inputs' standardisation and its weight prior
-    (l2, gradient.sources.Network's)."""
+    """The examination function's weights and weight prior (l2; leaves, as
+    gradient.sources.Network's) and, as static data, its activation, the training K, whether it
+    has a column j and its inputs' standardisation."""
 
     def __init__(self, weights, activation: str, K: int, by_last: bool,
-                 mean: tuple[float, ...], scale: tuple[float, ...], l2: float = 0.0) -> None:
+                 mean: tuple[float, ...], scale: tuple[float, ...], l2=0.0) -> None:
         super().__init__(weights, activation, l2)
         self.K, self.by_last, self.mean, self.scale = K, by_last, mean, scale
 
     def tree_flatten(self):
-        return (self.weights,), (self.activation, self.K, self.by_last, self.mean, self.scale,
-                                 self.l2)
+        return (self.weights, self.l2), (self.activation, self.K, self.by_last, self.mean,
+                                         self.scale)
 
     @classmethod
     def tree_unflatten(cls, static, children):
-        return cls(children[0], *static)
+        return cls(children[0], *static, l2=children[1])
 
     def inputs(self, bias, xp=jnp):
         """Standardised network inputs of every impression (and UBM column): bias [B, K', Bf]
@@ -92,7 +92,7 @@ def start(model: str, spec: network.Spec, sessions: Sessions, seed: int) -> Exam
     weights = network.initial_weights(found.features.shape[1], seed, spec.hidden)
     return Examination(weights, spec.activation, sessions.K, cells.by_last(model),
                        tuple(map(float, scaling.mean)), tuple(map(float, scaling.scale)),
-                       spec.l2)
+                       np.float64(spec.l2))
 
 
 def cell_probabilities(function: Examination, model: str, sessions: Sessions) -> np.ndarray:

@@ -27,27 +27,33 @@ from gradient.logmath import probabilities
 
 @jax.tree_util.register_pytree_node_class
 class Network:
-    """A function source's weights (the pytree's leaves), activation and weight-prior
-    precision l2 (static)."""
+    """A function source's weights and weight-prior precision l2 (the pytree's leaves) and its
+    activation (static).
 
-    def __init__(self, weights: Mapping, activation: str = "tanh", l2: float = 0.0) -> None:
+    l2 is a leaf, not static data, so that a fit with a new l2 runs the program compiled for
+    the last one (static data is part of the compiled program's key: every l2 of a grid was a
+    compilation). Its log_prior reads it through stop_gradient, so its gradient is exactly 0
+    and no optimiser moves it: L-BFGS's and Adam's steps in it are 0."""
+
+    def __init__(self, weights: Mapping, activation: str = "tanh", l2=0.0) -> None:
         self.weights = dict(weights)
         self.activation = activation
         self.l2 = l2
 
     def tree_flatten(self):
-        return (self.weights,), (self.activation, self.l2)
+        return (self.weights, self.l2), (self.activation,)
 
     @classmethod
     def tree_unflatten(cls, static, children):
-        return cls(children[0], *static)
+        return cls(children[0], *static, l2=children[1])
 
     def logits(self, x, xp=jnp):
         return network.logits(self.weights, x, self.activation, xp)
 
     def log_prior(self, xp=jnp):
         """-(l2 / 2) |w|^2 (clicklog.network.weight_log_prior), as em/sources.py's."""
-        return network.weight_log_prior(self.weights, self.l2, xp)
+        l2 = jax.lax.stop_gradient(self.l2) if xp is jnp else float(self.l2)
+        return network.weight_log_prior(self.weights, l2, xp)
 
 
 def is_network(value: object) -> bool:
@@ -71,7 +77,7 @@ def start(
         features = network.key_features(sessions, model, name)
         theta[name] = Network(
             network.initial_weights(features.shape[1], seed, spec.hidden), spec.activation,
-            spec.l2,
+            np.float64(spec.l2),
         )
     return theta
 

@@ -187,6 +187,52 @@ def _baseline_table(base: pd.DataFrame) -> str:
     return markdown(pd.DataFrame(rows), columns)
 
 
+def _seeds_text(setup: dict) -> str:
+    only = setup["first_seed_only"]
+    if not only:
+        return "every source on every seed."
+    return (f"{', '.join(only)} on seed {setup['seeds'][0]} only (its EM fits are the slow "
+            "ones), so no spread there.")
+
+
+def objective_gaps(fits: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
+    """Per model x source fitted by both engines: EM's objective minus L-BFGS's on the same
+    log (nats per impression, the weights' prior included), smallest and largest over seeds."""
+    if "objective" not in fits or set(fits.engine) != {"em", "gradient"}:
+        return pd.DataFrame()
+    wide = fits.pivot_table(index=["seed", "model", "source"], columns="engine",
+                            values="objective").dropna().reset_index()
+    wide["gap"] = wide["em"] - wide["gradient"]
+    out = wide.groupby(["model", "source"], sort=False).agg(
+        low=("gap", "min"), high=("gap", "max"), seeds=("seed", "nunique")).reset_index()
+    return _order(out, ["model", "source"], order)
+
+
+GAP_COLUMNS = [
+    Column("model", "model", plain, False), Column("source", "attraction source", plain, False),
+    Column("low", "EM minus L-BFGS, smallest", plain), Column("high", "largest", plain),
+    Column("seeds", "seeds", fixed(0)),
+]
+
+
+def _gap_text(fits: pd.DataFrame, order: dict[str, tuple]) -> list[str]:
+    gaps = objective_gaps(fits, order)
+    if gaps.empty:
+        return []
+    for column in ("low", "high"):
+        gaps[column] = [f"{v:+.2e}" for v in gaps[column]]
+    return [
+        "## Do the engines reach the same optimum?",
+        "",
+        "EM's final objective minus L-BFGS's on the same log (nats per impression, the MLP's "
+        "weight prior included), over the seeds: near zero where both stopped at the same "
+        "optimum; negative where EM ended lower (short of L-BFGS's optimum or, for the MLP, "
+        "whose objective is not concave, at another local optimum), positive where higher.",
+        "",
+        markdown(gaps[[c.name for c in GAP_COLUMNS]], GAP_COLUMNS),
+    ]
+
+
 def _l2_text(baselines: pd.DataFrame, setup: dict) -> list[str]:
     """The MLP's weight prior: the candidates' validation log-likelihoods and the choice."""
     if "l2" not in baselines or baselines.l2.isna().all():
@@ -201,7 +247,8 @@ def _l2_text(baselines: pd.DataFrame, setup: dict) -> list[str]:
     return [
         "## The MLP's weight prior",
         "",
-        "l2 chosen on the first generator's click log alone and used for every generator: "
+        "l2 chosen on each seed's first generator's click log alone and used for every "
+        "generator of the seed: "
         "L-BFGS fits of the MLP attraction for each candidate on the sessions of "
         f"{1 - setup['validation']:.0%} of the queries, "
         f"scored by the log-likelihood (nats per impression) of the clicks of the other "
@@ -249,9 +296,7 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
         "on a linear function, on the MLP's weights a Normal(0, 1/l2) prior with l2 chosen "
         "from the click log (below); "
         f"EM {setup['em']}, L-BFGS {setup['gradient']}. Numbers are mean ± "
-        f"standard deviation over the {len(seeds)} seeds; "
-        f"{', '.join(setup['first_seed_only']) or 'no source'} on seed {seeds[0]} only "
-        "(its EM fits are the slow ones), so no spread there.",
+        f"standard deviation over the {len(seeds)} seeds, " + _seeds_text(setup),
         "",
         "Sets of pairs: held-out = never shown by design (new pairs: the claim); shown = at "
         "least one impression; unshown = the other pairs no page showed (low in the ranker's "
@@ -284,6 +329,7 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
         "there is no spread to decide by. Seeds = in how many seeds it was higher.",
         "",
         markdown(claim[[c.name for c in CLAIM_COLUMNS]], CLAIM_COLUMNS),
+        *_gap_text(fits, order),
         *_l2_text(baselines, setup),
         "## Speed of the regression M-step",
         "",

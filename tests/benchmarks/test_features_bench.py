@@ -24,6 +24,10 @@ def test_ndcg_and_chance_by_hand():
         (1 / L3 + 3 / 2) / ideal)
     # All tied: every position gets the mean gain 4/3, the expectation over random orders.
     assert features.chance(query, labels) == pytest.approx(4 / 3 * (1 + 1 / L3 + 1 / 2) / ideal)
+    # Scores apart by rounding only (a function flattened to a constant) are tied: chance,
+    # not the order their rounding happens to give (here the worst one).
+    flat = 0.3 + np.array([0.0, 2e-16, 1e-16, 0, 0]) * 100
+    assert features.ndcg(query, flat, labels) == pytest.approx(features.chance(query, labels))
 
 
 def test_verdicts_by_the_standard_error_of_the_paired_gain():
@@ -104,3 +108,15 @@ def test_l2_is_chosen_from_the_clicks_of_unseen_queries(tmp_path, monkeypatch):
     assert not set(np.unique(train.query)) & set(np.unique(valid.query))
     fit = features._fit("gradient", "pbm", train, {"kind": "mlp", "l2": 1e4})
     assert scores[1e4] == pytest.approx(log_likelihood(valid, fit.conditional_click_probs(valid)))
+
+
+def test_objective_gaps_pair_the_engines_by_seed():
+    rows = [(0, "em", -0.30), (0, "gradient", -0.30002), (1, "em", -0.41), (1, "gradient", -0.40)]
+    fits = pd.DataFrame([{"seed": seed, "model": "pbm", "engine": engine, "source": "mlp",
+                          "objective": value} for seed, engine, value in rows])
+    order = {"model": ("pbm",), "engine": ("em", "gradient"), "source": ("mlp",)}
+    gaps = features_report.objective_gaps(fits, order)
+    assert len(gaps) == 1 and gaps.seeds.iloc[0] == 2
+    assert gaps.low.iloc[0] == pytest.approx(-0.01) and gaps.high.iloc[0] == pytest.approx(2e-5)
+    # One engine alone has nothing to pair.
+    assert features_report.objective_gaps(fits[fits.engine == "em"], order).empty

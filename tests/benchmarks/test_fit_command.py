@@ -100,6 +100,30 @@ def test_params_round_trip_against_labels(log, tmp_path):
     assert np.isfinite(saved["objective_per_impression"])
 
 
+def _summary(err: str, name: str) -> float:
+    return float(err.split(name + " ", 1)[1].split()[0])
+
+
+def test_summary_prints_the_log_likelihood_beside_the_objective(log, tmp_path, capsys):
+    # Without a prior PBM's objective is its log-likelihood per impression (up to the metric's
+    # floor on probabilities: a never-clicked pair's attraction sits at 1e-6, times
+    # examination below the floor); Beta(2, 2) adds log theta (1 - theta) <= log 1/4 per
+    # parameter, which only lowers it.
+    params = tmp_path / "params.json"
+    assert main(["fit", "--model", "pbm", "--no-prior", "--data", str(log),
+                 "--out", str(tmp_path / "a.tsv"), "--params", str(params)]) == 0
+    err = capsys.readouterr().err
+    loglik = _summary(err, "log-likelihood")
+    assert loglik == pytest.approx(_summary(err, "included)"), abs=1e-5)
+    saved = json.loads(params.read_text())
+    assert saved["log_likelihood_per_impression"] == pytest.approx(
+        saved["objective_per_impression"], abs=1e-6)
+    assert main(["fit", "--model", "pbm", "--data", str(log),
+                 "--out", str(tmp_path / "b.tsv")]) == 0
+    err = capsys.readouterr().err
+    assert _summary(err, "included)") < _summary(err, "log-likelihood") < 0
+
+
 def test_counting_variant_needs_em(log, tmp_path, capsys):
     code = main(["fit", "--model", "dcm-counting", "--engine", "gradient-adam",
                  "--data", str(log), "--out", str(tmp_path / "x.tsv")])
@@ -183,8 +207,10 @@ def test_save_model_then_predict_another_log_by_ids(log, tmp_path, capsys):
     assert list(zip(df["query"], df["doc"], df["rank"], strict=True)) == [
         ("qb", "d9", 1), ("qb", "d4", 2), ("qa", "d3", 1), ("qa", "d1", 2)]
     assert list(df["seen"]) == [False, True, True, True]
-    # The same numbers as the fitted model on the training log's own vocabulary.
-    fit = em.fit("dbn", clicklog.dedup(clicklog.read(log)), max_iter=defaults.MAX_ITER)
+    # The same numbers as the fitted model on the training log's own vocabulary (clickfit fit
+    # runs Anderson-accelerated EM unless told otherwise).
+    fit = em.fit("dbn", clicklog.dedup(clicklog.read(log)), max_iter=defaults.MAX_ITER,
+                 accelerate=True)
     train = clicklog.dedup(clicklog.read(log))
     qa_d3 = int(np.flatnonzero((train.query_ids[train.qd_query] == "qa")
                                & (train.doc_ids[train.qd_doc] == "d3"))[0])

@@ -1,5 +1,5 @@
-"""The cascade E-step kernel's numerics (em/cascade.py): one logarithm per session must not
-underflow on the longest pages at the smallest probabilities, and the statistics must not
+"""The E-step kernels' numerics (em/cascade.py, em/position.py): one logarithm per session must
+not underflow on the longest pages at the smallest probabilities, and the statistics must not
 depend on how the sessions are cut into chunks (threads)."""
 
 from __future__ import annotations
@@ -28,6 +28,17 @@ def test_every_click_at_the_smallest_probabilities():
     ll = session_loglik("dcm", params, s)
     assert np.isfinite(ll[0])
     np.testing.assert_allclose(ll, [expected], rtol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["pbm", "ubm"])
+def test_position_models_fold_the_product_of_tiny_clicks(model):
+    # every rank clicked at attraction * examination = 1e-12: 1e-600 as one product
+    s = one_session(np.ones(K, bool))
+    shape = (K,) if model == "pbm" else (K, K)
+    params = {"attraction": np.full(K, TINY), "examination": np.full(shape, TINY)}
+    _, ll = get_model(model).estep(layout(s), params)
+    np.testing.assert_allclose(ll, 2 * K * np.log(TINY), rtol=1e-12)
+    np.testing.assert_allclose(session_loglik(model, params, s), [ll], rtol=1e-12)
 
 
 def _no_click_tail(a: float, gamma: float, ranks: int) -> float:
@@ -62,7 +73,7 @@ def test_no_click_on_a_long_page_of_attractive_results():
                                rtol=1e-9)
 
 
-@pytest.mark.parametrize("model", ["dbn", "sdbn", "dcm", "ccm"])
+@pytest.mark.parametrize("model", ["dbn", "sdbn", "dcm", "ccm", "pbm", "ubm"])
 def test_statistics_do_not_depend_on_the_chunks(model):
     rng = np.random.default_rng(3)
     n, k = 400, 6

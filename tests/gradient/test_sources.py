@@ -12,12 +12,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
 import gradient
 from benchmarks.simulate import simulate_image_search
 from clicklog import catalogue, network
+from gradient import sources as gradient_sources
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "em"))
 from test_sources import feature_log  # noqa: E402
@@ -59,3 +61,26 @@ def test_vision_keyword_is_the_vision_source():
         np.testing.assert_array_equal(value, source.params[name])
     with pytest.raises(ValueError, match="not both"):
         gradient.fit("vpbm-2", sessions, vision="mlp", sources={"vision": "linear"})
+
+
+def test_l2_is_traced_and_in_the_objective():
+    """l2 is a leaf of the network's pytree, not static data: two l2 values share one pytree
+    structure (so one compiled program), give different fits, and the optimised objective is
+    the log-likelihood and tables' prior minus (l2 / 2) |w|^2 at the fitted weights (no
+    optimiser moved l2)."""
+    sessions, _, _ = feature_log("pbm", seed=3, n_sessions=2_000)
+    starts = [gradient_sources.start("pbm", sessions, {"attraction": {"kind": "linear", "l2": l2}},
+                                     0, {})["attraction"] for l2 in (0.5, 50.0)]
+    assert jax.tree.structure(starts[0]) == jax.tree.structure(starts[1])
+    weights = {}
+    for l2 in (0.5, 50.0):
+        fit = gradient.fit("pbm", sessions, prior=PRIOR, dtype="float64", tol=1e-9,
+                           sources={"attraction": {"kind": "linear", "l2": l2}})
+        assert fit.converged
+        w = fit.settings["attraction_network"]
+        penalty = 0.5 * l2 * float(np.sum(np.square(w["w1"])))
+        assert fit.history[-1]["objective"] == pytest.approx(
+            fit.objective(sessions) - penalty / sessions.n_impressions, abs=1e-9)
+        weights[l2] = np.asarray(w["w1"])
+    # The stronger prior pulls the weights towards 0 (by far more than the solver's tolerance).
+    assert np.sum(weights[50.0] ** 2) < 0.9 * np.sum(weights[0.5] ** 2)
