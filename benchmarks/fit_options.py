@@ -20,6 +20,7 @@ from tqdm import tqdm
 from benchmarks.bench import engines
 from clicklog import defaults
 from clicklog.fit import Fit
+from em import loop
 
 # A bar appears only once a fit has run this long, so quick fits print nothing.
 PROGRESS_DELAY = 1.0
@@ -132,10 +133,21 @@ def not_converged(fit: Fit, engine: str, settings: dict) -> str | None:
         return (f"{fit.model} by {engine} did not converge: {fit.iterations} epochs without the "
                 "held-out loss levelling off; raise --epochs (or --learning-rate)")
     history = fit.history
-    moved = abs(history[-1]["objective"] - history[-2]["objective"]) if len(history) > 1 else None
     tol = fit.settings.get("tol", settings.get("tol", defaults.TOL))
+    stopped = f"it stopped after {fit.iterations} "
+    advice = "raise --max-iter or loosen --tol"
+    if engine == engines.EM and fit.settings.get("accelerate"):
+        # The accelerated loops stop on em.loop.window_converged, not on one iteration's gain.
+        window = min(loop.WINDOW, len(history) - 1)
+        gain = abs(history[-1]["objective"] - history[-1 - window]["objective"]) if window else 0
+        moved = (f", the objective moving by {gain:.1e} per impression over its last {window}"
+                 if window else "")
+        return (f"{fit.model} by {engine} did not converge: {stopped}iterations (--max-iter "
+                f"{settings.get('max_iter')}){moved}, before {fit.settings['accelerate']}'s "
+                f"stopping rule held (the gain over {loop.WINDOW} iterations and the gain still "
+                f"to come both below {loop.MARGIN:g} x --tol = {loop.MARGIN * tol:.1e}); {advice}")
+    moved = abs(history[-1]["objective"] - history[-2]["objective"]) if len(history) > 1 else None
     what = "iterations" if engine == engines.EM else "L-BFGS steps"
     change = f", the objective still moving by {moved:.1e} per impression" if moved else ""
-    return (f"{fit.model} by {engine} did not converge: it stopped after {fit.iterations} "
-            f"{what} (--max-iter {settings.get('max_iter')}){change}, above --tol {tol:g}; "
-            "raise --max-iter or loosen --tol")
+    return (f"{fit.model} by {engine} did not converge: {stopped}{what} (--max-iter "
+            f"{settings.get('max_iter')}){change}, above --tol {tol:g}; {advice}")

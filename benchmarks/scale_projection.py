@@ -5,8 +5,8 @@ and session implies on this machine and on a 16-core one.
 The projection holds what the 10^7-session record measured fixed: the E-step count (it grew
 from 10^6 to 10^7 sessions, so the projection is a lower bound on it), the time per E-step per
 session (the size table's slopes are about 1; a larger log's deduplication gain is left out),
-and, on 16 cores, a speed-up of 8 over these 2 cores, an upper bound (1 to 2 threads gave
-1.5-1.9x in results/throughput.md). A log of that size does not fit in memory here, so the
+and, on 16 cores, a speed-up of 8 over these 2 cores, an upper bound (results/throughput.md
+measures 1 against 2 threads). A log of that size does not fit in memory here, so the
 streamed fit's rate (em-stream) is the one that applies; the in-memory rate is beside it.
 """
 

@@ -151,6 +151,13 @@ def test_a_fit_stopped_early_says_so_and_what_to_change(log, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "NOT converged" in err and "2 iterations" in err
     assert "did not converge" in err and "raise --max-iter or loosen --tol" in err
+    # Anderson (the default) stops on gains over a window, so the warning names that rule
+    # rather than comparing one iteration's gain, which can be far below --tol, with --tol.
+    assert "anderson's stopping rule" in err and "above --tol" not in err
+    assert main(["fit", "--model", "pbm", "--data", str(log), "--out", str(tmp_path / "l.tsv"),
+                 "--max-iter", "2", "--accelerate", "none", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "did not converge" in err and "above --tol" in err
     assert main(["fit", "--model", "pbm", "--data", str(log), "--out",
                  str(tmp_path / "l.tsv"), "--tol", "1e-4", "--no-progress"]) == 0
     assert "did not converge" not in capsys.readouterr().err
