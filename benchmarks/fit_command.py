@@ -196,7 +196,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("--model", required=True, type=str.lower,
-                   choices=engines.DEFAULT_MODELS, help="the click model")
+                   choices=engines.DEFAULT_MODELS + catalogue.VISION_MODELS,
+                   help="the click model")
     p.add_argument("--engine", default=engines.EM, choices=engines.ENGINES,
                    help="the engine (default: em)")
     p.add_argument("--data", required=True, type=Path, help="the click log to fit")

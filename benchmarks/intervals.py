@@ -44,8 +44,9 @@ from clicklog import catalogue, priors
 from clicklog.fit import Fit
 from clicklog.sessions import Sessions
 from em import empirical
-from em.engine import check_compatible, get_model
+from em.engine import check_compatible
 from em.layout import layout
+from em.saved import model_of
 
 LEVEL = 0.9
 DRAWS = 4000
@@ -81,8 +82,8 @@ def relevance_intervals(
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be inside (0, 1), got {level}")
     model = catalogue.base_model(fit.model)
-    params = {k: np.asarray(v, np.float64) for k, v in fit.params.items()}
-    spec = get_model(fit.model)
+    spec, params = model_of(fit, sessions)
+    params = {k: np.asarray(v, np.float64) for k, v in params.items()}
     check_compatible(params, sessions)
     stats_, _ = spec.estep(layout(sessions), params)
     hidden, _ = spec.posteriors(params, sessions)

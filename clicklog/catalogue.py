@@ -10,8 +10,9 @@ same parameter names with the same shapes (DESIGN.md section 3):
     qd         shape (n_qd,)     attraction, satisfaction
     doc        shape (n_docs,)   vision (sigma_d of the vision-bias models)
 
-With a function source of per-impression bias features, PBM's and UBM's examination is keyed
-on cells instead, the distinct (rank, j, bias row) of a log: shape (n_cells,) (clicklog/cells.py).
+With a function source of per-impression bias features, the examination of PBM, UBM and the
+vision models is keyed on cells instead, the distinct (rank, j, bias row) of a log: shape
+(n_cells,) (clicklog/cells.py).
 """
 
 from __future__ import annotations

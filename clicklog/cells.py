@@ -1,11 +1,12 @@
 """Examination cells: the keys of an examination parameter whose source is a function of
 per-impression bias features (DESIGN.md section 9), shared by both engines.
 
-A table examination is keyed by rank r (PBM) or by (r, j) (UBM, j = rank of the last click
-above r + 1, 0 without one). With bias features (Sessions.bias_features, e.g. device, result
-type) every impression has its own examination probability f(x), the function's input being
+A table examination is keyed by rank r (PBM, vPBM) or by (r, j) (UBM, vUBM, j = rank of the
+last click above r + 1, 0 without one). With bias features (Sessions.bias_features, e.g.
+device, result type) every impression has its own examination probability f(x), the
+function's input being
 
-    x = [one-hot r (K columns), one-hot j (K columns, UBM only), bias features (B columns)],
+    x = [one-hot r (K columns), one-hot j (K columns, UBM and vUBM only), bias features (B)],
 
 so the function can still learn any per-rank (per-cell) table and, on top, how the bias
 features move it. The distinct (r, j, bias row) combinations of a log are its cells: EM
@@ -25,9 +26,9 @@ from clicklog import catalogue, network
 from clicklog.sessions import Sessions
 
 NAME = "examination"
-# The models whose examination is PBM's or UBM's table (the vision family's has its own
-# kernels, em/vision.py, and stays a table).
-MODELS = ("pbm", "ubm")
+# The models whose examination can be a function of bias features: PBM's and UBM's, and the
+# position part gamma of the vision family's (em/bias.py runs each through its own kernels).
+MODELS = ("pbm", "ubm", *catalogue.VISION_MODELS)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def of(sessions: Sessions, model: str, by_last: bool, K: int | None = None,
        every_column: bool = False) -> Cells:
     """The cells of `sessions` for a model with (UBM: by_last) or without a column j, whose
     one-hot rank width is K (the training sessions' K; default these sessions' own);
-    every_column (UBM only) keys rank r under every column j <= r."""
+    every_column (UBM, vUBM only) keys rank r under every column j <= r."""
     if every_column and not by_last:
         raise ValueError("every_column applies to a model with a column j (UBM)")
     bias = bias_of(sessions, model)
@@ -125,7 +126,7 @@ def _distinct(code: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def by_last(model: str) -> bool:
-    """Whether the model's examination has a column j (UBM) or not (PBM)."""
+    """Whether the model's examination has a column j (UBM, vUBM) or not (PBM, vPBM)."""
     return catalogue.parameters(model)[NAME] == "rank_last"
 
 
@@ -138,6 +139,6 @@ def split(model: str, sources: Mapping | None) -> tuple[network.Spec | None, dic
     if spec is not None and catalogue.base_model(model) not in MODELS:
         raise ValueError(
             f"examination from bias features is built for {', '.join(MODELS)}; {model}'s "
-            "examination has its own kernels (em/vision.py): use a table"
+            "examination has no cell kernels (em/bias.py): use a table"
         )
     return spec, rest

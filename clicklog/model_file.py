@@ -22,17 +22,16 @@ a pair of its vocabulary that no training session informed (EM's M-step with zer
 Such pairs are counted (`Alignment`). Per-rank parameters cover the model's page width K: a
 log with longer pages is an error; shorter ones are padded for prediction.
 
-PBM's and UBM's examination as a function of per-impression bias features (clicklog/cells.py)
-is no table: its `parameters` entry ("keyed_on": "cell") holds the probability of every cell
-of the training log, for reference, and `examination_function` holds what evaluating the
-function on a new log's bias features needs: the source (kind, hidden sizes, activation, l2),
-the weights, K (the width of the one-hot rank and column inputs), whether it has a column j
-(UBM), the number of bias features and the inputs' per-column mean and scale. A fit hands
-these to `save` through its objective (`Objective`, made by em/bias.py and gradient/bias.py).
-A gradient fit's tables are then also kept as the logits its predictors read (`logits`), so
-that its click probabilities come back bit for bit. Such a model scores only logs with the
-same number of bias features.
-"""
+The examination of PBM, UBM and the vision models (gamma) as a function of per-impression bias
+features (clicklog/cells.py) is no table: its `parameters` entry ("keyed_on": "cell") holds the
+probability of every cell of the training log, for reference, and `examination_function` holds
+what evaluating the function on a new log's bias features needs: the source (kind, hidden
+sizes, activation, l2), the weights, K (the width of the one-hot rank and column inputs),
+whether it has a column j (UBM), the number of bias features and the inputs' per-column mean
+and scale. A fit hands these to `save` through its objective (`Objective`, made by em/bias.py
+and gradient/bias.py). A gradient fit's tables are then also kept as the logits its predictors
+read (`logits`), so that its click probabilities come back bit for bit. Such a model scores
+only logs with the same number of bias features. """
 
 from __future__ import annotations
 

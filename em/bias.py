@@ -1,25 +1,28 @@
-"""PBM and UBM with examination as a function of per-impression bias features (regression-based
-EM; DESIGN.md section 9, Wang et al., "Position Bias Estimation for Unbiased Learning to Rank in
-Personal Search", WSDM 2018).
+"""Examination as a function of per-impression bias features, for PBM, UBM and the vision
+family (regression-based EM; DESIGN.md section 9, Wang et al., "Position Bias Estimation for
+Unbiased Learning to Rank in Personal Search", WSDM 2018).
 
-The model is PBM's or UBM's (em/pbm.py, em/ubm.py) with the examination table replaced by
+The model is PBM's or UBM's (em/pbm.py, em/ubm.py), or a vision model's (em/vision.py, gamma
+being the position part of its examination), with the examination table replaced by
 
-    P(E_r = 1) = f(x),  x = [one-hot r, one-hot j (UBM), bias features of the impression],
+    P(E_r = 1) = f(x),  x = [one-hot r, one-hot j (UBM, vUBM), bias features of the impression],
 
 f a linear or MLP source (clicklog.network). Impressions are keyed by their cell, the
-distinct (r, j, bias row) combination (clicklog/cells.py): the kernels read the examination
-probability of each impression's cell from a flat vector, exactly as em/position.py reads
-examination[r, j], with the same exact posteriors. The E-step returns (S1, T) per cell; the
-M-step fits f to them (em.sources.Regression: soft-target cross-entropy, warm start, kept only
-if it does not lower the objective). Sessions other than the training ones (predictions,
-held-out objectives) get their own cells, whose probabilities come from f.
+distinct (r, j, bias row) combination (clicklog/cells.py): the model's kernels (`Kernels`:
+this module's for PBM and UBM, em/vision.cell_kernels for the vision family) read the
+examination probability of each impression's cell from a flat vector, exactly as the table
+kernels read examination[r, j], with the same exact posteriors. The E-step returns (S1, T) per
+cell; the M-step fits f to them (em.sources.Regression: soft-target cross-entropy, warm start,
+kept only if it does not lower the objective). Sessions other than the training ones
+(predictions, held-out objectives) get their own cells, whose probabilities come from f.
 
-Table examination never comes here: em/position.py's kernels stay as they are.
+Table examination never comes here: em/position.py's and em/vision.py's table models stay as
+they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -28,6 +31,7 @@ from numba import njit, prange
 
 from clicklog import catalogue, cells, model_file, network
 from clicklog.sessions import Sessions
+from em import vision
 from em.layout import Layout, layout, prange_only, session_arrays
 from em.model import Hidden, Model, Params, Stats, by_qd
 from em.sources import Regression
@@ -95,6 +99,64 @@ def _unconditional(qd, length, attraction, examination, cell):
     return out
 
 
+@dataclass(frozen=True)
+class Kernels:
+    """A model's exact E-step and predictors with its examination read per cell: gamma is the
+    probability of every cell [n_cells], index / cell a cell index (clicklog.cells.Cells.index).
+
+    estep(layout, params, gamma, cell in the layout's order [n, K]) -> (the other parameters'
+    (S1, T), every impression's P(examined | c) [n, K] (its examination's success), log P(c)
+    per session [n]), all in the layout's order; posteriors(params, sessions, gamma, index
+    [n, K]) -> (hidden, log P(c) [n]) as em.model.Model's; conditional(params, sessions,
+    gamma of every impression [n, K], 0 at padding) -> P(C_r = 1 | c_<r); unconditional(params,
+    sessions, gamma, index of rank r under every column j [n, K, K]) -> P(C_r = 1) (models
+    with a column j only)."""
+
+    estep: Callable
+    posteriors: Callable
+    conditional: Callable
+    unconditional: Callable
+
+
+def _pbm_estep(lay: Layout, params: Params, gamma: np.ndarray, cell: np.ndarray):
+    attr, table, ll = _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight,
+                             params["attraction"], gamma, cell)
+    return {"attraction": (attr[0], attr[1])}, table[:, ROW_E], ll
+
+
+def _pbm_posteriors(params: Params, sessions: Sessions, gamma: np.ndarray,
+                    index: np.ndarray) -> tuple[Hidden, np.ndarray]:
+    lay = layout(sessions)
+    cell = np.ascontiguousarray(np.maximum(index[lay.order], 0))
+    _, table, ll = _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight,
+                          params["attraction"], gamma, cell)
+    table, ll = lay.unsort(table), lay.unsort(ll)
+    drawn = sessions.mask.astype(np.float64)
+    return {"E": (drawn, table[:, ROW_E]), "A": (drawn, table[:, ROW_A])}, ll
+
+
+def _pbm_unconditional(params: Params, sessions: Sessions, gamma: np.ndarray,
+                       index: np.ndarray) -> np.ndarray:
+    qd, _, length = session_arrays(sessions)
+    return _unconditional(qd, length, params["attraction"], gamma,
+                          np.ascontiguousarray(np.maximum(index, 0)))
+
+
+# PBM's and UBM's kernels are one (UBM's column only changes the cells), then the vision
+# family's: every model of clicklog.cells.MODELS.
+_PBM_UBM = Kernels(
+    estep=_pbm_estep,
+    posteriors=_pbm_posteriors,
+    conditional=lambda params, sessions, gamma: by_qd(params["attraction"], sessions) * gamma,
+    unconditional=_pbm_unconditional,
+)
+KERNELS: dict[str, Kernels] = {
+    "pbm": _PBM_UBM,
+    "ubm": _PBM_UBM,
+    **{name: Kernels(**vision.cell_kernels(name)) for name in catalogue.VISION_MODELS},
+}
+
+
 @dataclass(eq=False)
 class Examination:
     """The examination function of one fit: its training sessions' cells and its M-step."""
@@ -132,37 +194,32 @@ class Examination:
         found = cells.of(sessions, self.model, self.by_last, self.sessions.K, every_column)
         return found.index, self.regression.table(found.features)
 
+    @property
+    def kernels(self) -> Kernels:
+        return KERNELS[catalogue.base_model(self.model)]
+
     def estep(self, lay: Layout, params: Params) -> tuple[Stats, float]:
         cell, trials = self._training_cells(lay)
-        attr, table, ll = _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight,
-                                 params["attraction"], params[NAME], cell)
+        stats, examined, ll = self.kernels.estep(lay, params, params[NAME], cell)
         mask = lay.mask
-        s1 = np.bincount(cell[mask], (lay.weight[:, None] * table[:, ROW_E])[mask],
+        s1 = np.bincount(cell[mask], (lay.weight[:, None] * examined)[mask],
                          minlength=trials.size)
-        return {"attraction": (attr[0], attr[1]), NAME: (s1, trials)}, lay.weighted_sum(ll)
+        return {**stats, NAME: (s1, trials)}, lay.weighted_sum(ll)
 
     def posteriors(self, params: Params, sessions: Sessions) -> tuple[Hidden, np.ndarray]:
         index, examination = self.lookup(params, sessions)
-        lay = layout(sessions)
-        cell = np.ascontiguousarray(np.maximum(index[lay.order], 0))
-        _, table, ll = _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight,
-                              params["attraction"], examination, cell)
-        table, ll = lay.unsort(table), lay.unsort(ll)
-        drawn = sessions.mask.astype(np.float64)
-        return {"E": (drawn, table[:, ROW_E]), "A": (drawn, table[:, ROW_A])}, ll
+        return self.kernels.posteriors(params, sessions, examination, index)
 
     def conditional(self, params: Params, sessions: Sessions) -> np.ndarray:
         index, examination = self.lookup(params, sessions)
         e = np.where(sessions.mask, examination[np.maximum(index, 0)], 0.0)
-        return by_qd(params["attraction"], sessions) * e
+        return self.kernels.conditional(params, sessions, e)
 
     def unconditional(self, params: Params, sessions: Sessions) -> np.ndarray:
         if not self.by_last:
             return self.conditional(params, sessions)
         index, examination = self.lookup(params, sessions, every_column=True)
-        qd, _, length = session_arrays(sessions)
-        return _unconditional(qd, length, params["attraction"], examination,
-                              np.ascontiguousarray(np.maximum(index, 0)))
+        return self.kernels.unconditional(params, sessions, examination, index)
 
     def spec(self) -> Model:
         return Model(

@@ -281,8 +281,9 @@ def fit(
     sources: parameter name -> "table" (default), "linear", "mlp" or an options dict
     (clicklog.network.parse): a function source is a function of its keys' features fitted
     in every M-step (regression-based EM, em/sources.py; no prior on it; seed: its starting
-    weights, in settings[f"{name}_network"] after the fit). PBM's and UBM's examination: a
-    function of each impression's rank (and column) and Sessions.bias_features (em/bias.py).
+    weights, in settings[f"{name}_network"] after the fit). The examination of PBM, UBM and
+    the vision models (their gamma): a function of each impression's rank (and column) and
+    Sessions.bias_features (em/bias.py).
     vision (vision models): "per-doc" (a table) or "mlp", the same as sources={"vision": "mlp"}.
     accelerate: True or "anderson" for Anderson acceleration (em/anderson.py), "squarem" for
     SQUAREM (em/squarem.py), False for plain EM; not with a function source, which is no

@@ -20,9 +20,9 @@ from clicklog.fit import Fit
 from clicklog.model_file import FUNCTION, Objective, SavedModel, read
 from clicklog.sessions import Sessions
 from em.bias import Examination
-from em.engine import assemble
+from em.engine import assemble, get_model
 from em.loop import Run
-from em.model import Params
+from em.model import Model, Params
 
 NETWORK = "_network"
 
@@ -54,6 +54,22 @@ class Loaded(Examination):
                every_column: bool = False) -> tuple[np.ndarray, np.ndarray]:
         found = cells.of(sessions, self.model, self.by_last, self.K, every_column)
         return found.index, self.regression.table(found.features)
+
+
+def model_of(fit: Fit, sessions: Sessions) -> tuple[Model, Params]:
+    """The EM model and parameters that give `fit`'s E-step on `sessions` (statistics at the
+    fit, benchmarks/intervals.py), for either engine's fit: with an examination function, the
+    function over these sessions' own cells; else the catalogue model at fit.params."""
+    block = (fit._objective.state if isinstance(fit._objective, Objective) else {}).get(FUNCTION)
+    if block is None:
+        return get_model(fit.model), dict(fit.params)
+    function = Function(network.parse(block["source"]),
+                        {k: np.asarray(v, np.float64) for k, v in block["weights"].items()},
+                        network.Scaling(np.asarray(block["mean"], np.float64),
+                                        np.asarray(block["scale"], np.float64)))
+    found = cells.of(sessions, fit.model, block["by_last"], block["K"])
+    examination = Examination(fit.model, sessions, function, block["by_last"], found)
+    return examination.spec(), {**fit.params, cells.NAME: function.table(found.features)}
 
 
 def from_saved(saved: SavedModel) -> Fit:

@@ -39,11 +39,19 @@ em/engine.py (standard EM, per document), or with sources={"vision": "mlp"} (ali
 vision="mlp") a function of the document features fitted to the same statistics
 (regression-based EM, em/sources.py), as any parameter with a function source.
 
+Examination from bias features: with sources={"examination": "linear" | "mlp"} gamma is, as
+PBM's and UBM's, a function of the impression's rank (vUBM: and column j) and bias features,
+one probability per cell, the distinct (r, j, bias row) of the log (clicklog/cells.py). The same
+kernels then read gamma[cell] in place of gamma[r, j] and hand back every impression's
+P(P = 1 | c), which em/bias.py sums per cell and fits the function to (cell_kernels).
+
 With sigma_d = 0 the "-2" models are exactly PBM and UBM (V never fires); with sigma_d = 1 the
 "-1" models are. Relevance is attraction.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit, prange
@@ -94,14 +102,20 @@ def _rank(a, g, s, clicked, variant, out, r):
 
 
 @njit(parallel=prange_only(), cache=True)
-def _estep(starts, qd, click, length, weight, attraction, examination, vision, by_last, variant,
-           keep):
-    """Per-qd attraction and vision statistics, the examination table's, log P(c) per session
-    and, with `keep`, every session's posterior table (else an empty one). `vision` is per qd."""
+def _estep(starts, qd, click, length, weight, attraction, gamma, width, cell, vision, by_last,
+           variant, keep):
+    """Per-qd attraction and vision statistics, log P(c) per session, with `keep` every
+    session's posterior table (else an empty one), and the position examination's statistics.
+    gamma is read as a table, gamma[r * width + j] (`cell` empty), then its (S1, T) per entry
+    come back [2, gamma.size]; or per cell, gamma[cell[i, r]], then every impression's
+    P(P = 1 | c) comes back [n, K] instead (em/bias.py sums them per cell: cells are shared by
+    queries, so no chunk owns one). `vision` is per qd."""
     n, K = qd.shape
     n_chunks = starts.size - 1
+    per_cell = cell.shape[0] > 0
     pair = np.zeros((4, attraction.size))  # attraction S1, T; vision S1, T
-    exam = np.zeros((n_chunks, 2) + examination.shape)
+    exam = np.zeros((0 if per_cell else n_chunks, 2, gamma.size))
+    position = np.zeros((n if per_cell else 0, K))
     ll = np.zeros(n)
     table = np.zeros((n if keep else 0, ROWS, K))
     for c in prange(n_chunks):
@@ -112,25 +126,30 @@ def _estep(starts, qd, click, length, weight, attraction, examination, vision, b
             j = 0
             for r in range(length[i]):
                 k = qd[i, r]
-                ll[i] += _rank(attraction[k], examination[r, j], vision[k], click[i, r], variant,
-                               out, r)
+                at = cell[i, r] if per_cell else r * width + j
+                ll[i] += _rank(attraction[k], gamma[at], vision[k], click[i, r], variant, out, r)
                 # a qd pair belongs to one query, hence to this chunk alone
                 pair[0, k] += w * out[ROW_A, r]
                 pair[1, k] += w
                 pair[2, k] += w * out[ROW_V, r]
                 pair[3, k] += w * out[ROW_V_DRAWN, r]
-                exam[c, 0, r, j] += w * out[ROW_P, r]
-                exam[c, 1, r, j] += w
+                if per_cell:
+                    position[i, r] = out[ROW_P, r]
+                else:
+                    exam[c, 0, at] += w * out[ROW_P, r]
+                    exam[c, 1, at] += w
                 if by_last and click[i, r]:
                     j = r + 1
-    return pair, exam.sum(axis=0), ll, table
+    return pair, exam.sum(axis=0), position, ll, table
 
 
 @njit(parallel=prange_only(), cache=True)
-def _marginal(qd, length, attraction, examination, vision, variant):
+def _marginal(qd, length, attraction, gamma, width, cell, vision, variant):
     """vUBM's P(C_r = 1) [n, K], the last click above r marginalised by a forward pass over
-    its distribution; `vision` is per qd."""
+    its distribution; gamma of rank r under column k is gamma[r * width + k] (a table, `cell`
+    empty) or gamma[cell[i, r, k]]; `vision` is per qd."""
     n, K = qd.shape
+    per_cell = cell.shape[0] > 0
     out = np.zeros((n, K))
     for i in prange(n):
         # last[k]: probability that the last click above the current rank is at rank k - 1
@@ -141,11 +160,17 @@ def _marginal(qd, length, attraction, examination, vision, variant):
             a = attraction[qd[i, r]]
             s = vision[qd[i, r]]
             for k in range(r + 1):
-                p = last[k] * a * _examined(examination[r, k], s, variant)
+                g = gamma[cell[i, r, k]] if per_cell else gamma[r * width + k]
+                p = last[k] * a * _examined(g, s, variant)
                 last[k] -= p
                 out[i, r] += p
             last[r + 1] = out[i, r]
     return out
+
+
+# The `cell` argument of a table examination (the kernels then index gamma by rank and column).
+_NO_CELLS = np.zeros((0, 0), np.int32)
+_NO_COLUMNS = np.zeros((0, 0, 0), np.int32)
 
 
 def _column(click: np.ndarray, by_last: bool) -> np.ndarray:
@@ -168,52 +193,85 @@ def _vision_by_qd(params: Params, qd_doc: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(params["vision"], np.float64)[qd_doc])
 
 
+def _cells(index: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """A cell index for the kernels: in the layout's `order`, padding (-1) read as cell 0."""
+    index = index if order is None else index[order]
+    return np.ascontiguousarray(np.maximum(index, 0), np.int32)
+
+
+def _run(lay: Layout, params: Params, gamma: np.ndarray, width: int, cell: np.ndarray,
+         by_last: bool, variant: int, keep: bool):
+    return _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight, params["attraction"],
+                  gamma, width, cell, _vision_by_qd(params, lay.qd_doc), by_last, variant, keep)
+
+
+def _pair_stats(lay: Layout, params: Params, pair: np.ndarray) -> Stats:
+    """Attraction's (S1, T) per qd and vision's per document, from the kernel's per-qd sums."""
+    n_docs = np.size(params["vision"])
+    vision = tuple(
+        np.bincount(lay.qd_doc, weights=pair[row], minlength=n_docs) for row in (2, 3)
+    )
+    return {"attraction": (pair[0], pair[1]), "vision": vision}
+
+
+def _posteriors(params: Params, sessions: Sessions, gamma: np.ndarray, width: int,
+                index: np.ndarray | None, by_last: bool, variant: int) -> tuple[Hidden, np.ndarray]:
+    """Every hidden draw's posteriors and log P(c) per session; gamma a table (index None) or
+    per cell of `index` (clicklog.cells, in the sessions' order)."""
+    lay = layout(sessions)
+    cell = _NO_CELLS if index is None else _cells(index, lay.order)
+    _, _, _, ll, table = _run(lay, params, gamma, width, cell, by_last, variant, True)
+    table, ll = lay.unsort(table), lay.unsort(ll)
+    drawn = sessions.mask.astype(np.float64)
+    hidden = {
+        "P": (drawn, table[:, ROW_P]),
+        "V": (table[:, ROW_V_DRAWN], table[:, ROW_V]),
+        "E": (drawn, table[:, ROW_E]),
+        "A": (drawn, table[:, ROW_A]),
+    }
+    return hidden, ll
+
+
+def _conditional(params: Params, sessions: Sessions, gamma: np.ndarray,
+                 variant: int) -> np.ndarray:
+    """attraction * e(gamma, sigma_d) at every real rank, gamma given per impression [n, K]."""
+    qd = np.maximum(sessions.qd, 0)
+    sigma = _vision_by_qd(params, sessions.qd_doc)[qd]
+    p = params["attraction"][qd] * _examined(gamma, sigma, variant)
+    return np.where(sessions.mask, p, 0.0)
+
+
 def _model(name: str) -> Model:
+    """The model with its examination a table [K] or [K, K]."""
     by_last = name.startswith("vubm")
     variant = int(name[-1])
 
-    def run(lay: Layout, params: Params, keep: bool):
-        return _estep(
-            lay.starts, lay.qd, lay.click, lay.length, lay.weight, params["attraction"],
-            _table(params, by_last), _vision_by_qd(params, lay.qd_doc), by_last, variant, keep,
-        )
+    def gamma(params: Params) -> tuple[np.ndarray, int]:
+        table = _table(params, by_last)
+        return table.ravel(), table.shape[1]
 
     def estep(lay: Layout, params: Params) -> tuple[Stats, float]:
-        pair, exam, ll, _ = run(lay, params, False)
-        n_docs = np.size(params["vision"])
-        vision = tuple(
-            np.bincount(lay.qd_doc, weights=pair[row], minlength=n_docs) for row in (2, 3)
-        )
+        pair, exam, _, ll, _ = _run(lay, params, *gamma(params), _NO_CELLS, by_last, variant,
+                                    False)
+        exam = exam.reshape(2, lay.K, -1)
         examination = (exam[0], exam[1]) if by_last else (exam[0][:, 0], exam[1][:, 0])
-        stats = {"attraction": (pair[0], pair[1]), "examination": examination, "vision": vision}
-        return stats, lay.weighted_sum(ll)
+        return ({**_pair_stats(lay, params, pair), "examination": examination},
+                lay.weighted_sum(ll))
 
     def posteriors(params: Params, sessions: Sessions) -> tuple[Hidden, np.ndarray]:
-        lay = layout(sessions)
-        _, _, ll, table = run(lay, params, True)
-        table, ll = lay.unsort(table), lay.unsort(ll)
-        drawn = sessions.mask.astype(np.float64)
-        hidden = {
-            "P": (drawn, table[:, ROW_P]),
-            "V": (table[:, ROW_V_DRAWN], table[:, ROW_V]),
-            "E": (drawn, table[:, ROW_E]),
-            "A": (drawn, table[:, ROW_A]),
-        }
-        return hidden, ll
+        return _posteriors(params, sessions, *gamma(params), None, by_last, variant)
 
     def conditional(params: Params, sessions: Sessions) -> np.ndarray:
-        """attraction * e(gamma[r, j], sigma_d) at every real rank, with the clicks' j."""
-        qd = np.maximum(sessions.qd, 0)
-        gamma = _table(params, by_last)[np.arange(sessions.K), _column(sessions.click, by_last)]
-        sigma = _vision_by_qd(params, sessions.qd_doc)[qd]
-        p = params["attraction"][qd] * _examined(gamma, sigma, variant)
-        return np.where(sessions.mask, p, 0.0)
+        """With the clicks' column j."""
+        column = _column(sessions.click, by_last)
+        per_impression = _table(params, by_last)[np.arange(sessions.K), column]
+        return _conditional(params, sessions, per_impression, variant)
 
     def unconditional(params: Params, sessions: Sessions) -> np.ndarray:
         if not by_last:
             return conditional(params, sessions)
         qd, _, length = session_arrays(sessions)
-        return _marginal(qd, length, params["attraction"], _table(params, True),
+        return _marginal(qd, length, params["attraction"], *gamma(params), _NO_COLUMNS,
                          _vision_by_qd(params, sessions.qd_doc), variant)
 
     return Model(
@@ -224,6 +282,33 @@ def _model(name: str) -> Model:
         relevance=lambda params, sessions: by_qd(params["attraction"], sessions),
         posteriors=posteriors,
     )
+
+
+def cell_kernels(name: str) -> dict[str, Callable]:
+    """The model's E-step and predictors with gamma a function's probability per cell, the
+    fields of em/bias.Kernels (whose docstring gives their arguments): the same kernels as the
+    table's, reading gamma[cell] in place of gamma[r, j]."""
+    by_last = name.startswith("vubm")
+    variant = int(name[-1])
+
+    def estep(lay: Layout, params: Params, gamma: np.ndarray, cell: np.ndarray):
+        pair, _, position, ll, _ = _run(lay, params, gamma, 1, cell, by_last, variant, False)
+        return _pair_stats(lay, params, pair), position, ll
+
+    def posteriors(params: Params, sessions: Sessions, gamma: np.ndarray, index: np.ndarray):
+        return _posteriors(params, sessions, gamma, 1, index, by_last, variant)
+
+    def conditional(params: Params, sessions: Sessions, gamma: np.ndarray) -> np.ndarray:
+        return _conditional(params, sessions, gamma, variant)
+
+    def unconditional(params: Params, sessions: Sessions, gamma: np.ndarray,
+                      index: np.ndarray) -> np.ndarray:
+        qd, _, length = session_arrays(sessions)
+        return _marginal(qd, length, params["attraction"], gamma, 1, _cells(index),
+                         _vision_by_qd(params, sessions.qd_doc), variant)
+
+    return {"estep": estep, "posteriors": posteriors, "conditional": conditional,
+            "unconditional": unconditional}
 
 
 VISION_MODELS: dict[str, Model] = {name: _model(name) for name in catalogue.VISION_MODELS}

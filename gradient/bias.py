@@ -1,18 +1,21 @@
-"""PBM and UBM with examination as a function of per-impression bias features, trained end to
-end (DESIGN.md section 9; the EM side is em/bias.py).
+"""PBM, UBM and the vision family with examination (the vision models' position part gamma) as
+a function of per-impression bias features, trained end to end (DESIGN.md section 9; the EM
+side is em/bias.py).
 
 The examination entry of the parameter pytree is an `Examination`: a gradient.sources.Network
 (so the prior skips it and its weights train with everything else) whose static data also
 holds the standardisation of its inputs, the per-column mean and scale over the training log's
 cells (clicklog/cells.py), the same as em.sources.Regression's. gradient.sources.tables hands
 it the batch's raw bias features (Batch.features under the examination's kind, per session,
-gradient/batch.py) and gets back per-session logits: [B, K] for PBM, [B, K, K] (rank r,
-column j) for UBM, which gradient/pbm.py and gradient/ubm.py read in place of the table. The
-network's definition and starting weights are clicklog.network's, shared with EM.
+gradient/batch.py) and gets back per-session logits: [B, K] for PBM and vPBM, [B, K, K] (rank
+r, column j) for UBM and vUBM, which gradient/pbm.py, ubm.py and vision.py read in place of
+the table. The network's definition and starting weights are clicklog.network's, shared
+with EM.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial
 
 import jax
@@ -139,15 +142,16 @@ def _probabilities(model: str, theta: dict, sessions: Sessions, dtype: str,
 
 
 def objective(model: str, theta: dict, params: dict, prior, dtype: str,
-              sessions: Sessions) -> float:
+              sessions: Sessions, free: Collection[str] = ()) -> float:
     """The shared objective per impression on any sessions: the Beta prior on the tables, the
-    networks' weight priors (0 without l2)."""
+    networks' weight priors (0 without l2). `free`: parameters that had a function source but
+    come as tables (a loaded fit's, gradient/saved.py), which carry no Beta prior either."""
     total = 0.0
     with predict.precision(dtype):
         device = _device(theta, dtype)
         for _, batch in chunks(sessions, dtype):
             total += float(_log_likelihood(device, batch, model=model))
-    tabled = {k: v for k, v in params.items() if not is_network(theta[k])}
+    tabled = {k: v for k, v in params.items() if not is_network(theta[k]) and k not in free}
     weights = sum(float(v.log_prior(np)) for v in theta.values() if is_network(v))
     return (total + catalogue.log_prior(tabled, prior) + weights) / sessions.n_impressions
 

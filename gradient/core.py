@@ -79,9 +79,10 @@ def fit(
     sources: parameter name -> "table" (default), "linear", "mlp" or an options dict
     (clicklog.network.parse): a function of its keys' features trained end to end
     (gradient/sources.py; from the same seeded weights as em.fit's; no prior on it; its weights
-    in settings[f"{name}_network"], its probability of every key in params[name]). PBM's and
-    UBM's examination: a function of each impression's rank (and column) and
-    Sessions.bias_features (gradient/bias.py; params["examination"] per cell, as em.fit's).
+    in settings[f"{name}_network"], its probability of every key in params[name]). The
+    examination of PBM, UBM and the vision models (gamma): a function of each impression's rank
+    (and column) and Sessions.bias_features (gradient/bias.py; params["examination"] per cell,
+    as em.fit's).
     vision (vision models): "per-doc" (a table) or "mlp", the same as sources={"vision": "mlp"}.
     callback: called with each history entry (L-BFGS step or Adam epoch) as it is made (not
     for a streamed fit). Defaults (max_iter, tol: None for the dtype's; Adam's): clicklog.defaults.

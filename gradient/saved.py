@@ -33,7 +33,7 @@ def from_saved(saved: SavedModel) -> Fit:
     params = dict(saved.params)
     free = tuple(k.removesuffix(NETWORK) for k in saved.settings if k.endswith(NETWORK))
     if saved.function is not None:
-        return _with_function(name, saved, params, dtype)
+        return _with_function(name, saved, params, dtype, free)
     return Fit(
         model=name,
         engine="gradient",
@@ -57,7 +57,8 @@ def load(path: str | os.PathLike) -> Fit:
     return from_saved(read(path))
 
 
-def _with_function(name: str, saved: SavedModel, params: dict, dtype: str) -> Fit:
+def _with_function(name: str, saved: SavedModel, params: dict, dtype: str,
+                   free: tuple[str, ...]) -> Fit:
     """The Fit of a saved model whose examination is a function (gradient/bias.py's)."""
     block = saved.function
     spec = block["spec"]
@@ -83,8 +84,8 @@ def _with_function(name: str, saved: SavedModel, params: dict, dtype: str) -> Fi
         _conditional_click_probs=partial(bias._probabilities, name, theta, dtype=dtype,
                                          field="click"),
         _relevance=partial(REGISTRY[name].relevance, params),
-        _objective=Objective(partial(bias.objective, name, theta, params, saved.prior, dtype),
-                             state),
+        _objective=Objective(partial(bias.objective, name, theta, params, saved.prior, dtype,
+                                     free=free), state),
         converged=saved.converged,
         settings=dict(saved.settings),
         vocabulary=saved.vocabulary,

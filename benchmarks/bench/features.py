@@ -31,17 +31,29 @@ query's pairs ranked by fitted attraction and scored by nDCG@10 against the grad
 
 Baselines on the same pairs: chance (the exact expectation over random orders; every unseen
 pair of a table fit has the prior's mode, so a table scores exactly this), ranker order (the
-production ranker's own score) and label-copy order. A query counts when its pairs in the set
-carry two labels or more. Everything is repeated for SEEDS (log, held-out pairs, judged
+production ranker's own score), label-copy order, and "linear on all labels, cross-fitted":
+the same ridge ranker fitted on the labels of all queries but the scored one's fold
+(CROSS_FOLDS folds of the queries, letor_ranker.cross_fitted_ranker), where a linear function
+of the features gets with (almost) every judgement, so that readers see how far the clicks and the
+production ranker are from it. A query counts when its pairs in the set carry two labels or
+more. Everything is repeated for SEEDS (log, held-out pairs, judged
 queries and ranker all drawn from the seed) and reported as mean and standard deviation over
 seeds; the claims table gives, per fit, the paired difference from chance and from the
-ranker order (mean ± standard error over seeds) and decides by it (features_report.verdict).
+ranker order (mean ± standard error over seeds) and decides by it (features_claims.verdict).
 The MLP is fitted on every seed, like the linear function, with its weight prior l2 chosen
 per seed on the first generator's log from clicks alone (choose_l2), so its claims are
-decided by the same paired standard errors. Also per fit: fit seconds (compilation apart),
-iterations, convergence and the objective reached, so that the report can compare the optima
-EM and L-BFGS reach; and
-the speed of the regression M-step (benchmarks.bench.mstep_speed). Writes results/features.md
+decided by the same paired standard errors.
+
+How many judgements are the clicks worth? The judged-share sweep repeats every seed with the
+production ranker fitted on SWEEP's other shares of the queries (3% and 30% besides JUDGED's
+10%): each share's ranker orders its own logs and its claims are paired with its own order,
+on the queries it did not judge. Only SWEEP_SOURCES (linear) is fitted at those shares, in
+both engines and all three models: the benchmark must stay under about 700 s on a quiet
+2-core machine, and the MLP with its l2 choice would about double the sweep's cost.
+
+Also per fit: fit seconds (compilation apart), iterations, convergence and the objective
+reached, so that the report can compare the optima EM and L-BFGS reach; and the speed of the
+regression M-step (benchmarks.bench.mstep_speed). Writes results/features.md
 (tables and claims), results/features.csv (every fit of every seed),
 results/features-speed.csv and results/figures/features-ndcg.png.
 """
@@ -59,7 +71,7 @@ from benchmarks.bench import features_report, mstep_speed
 from benchmarks.bench.ranking_data import mq2008_dir
 from benchmarks.metrics import log_likelihood
 from benchmarks.simulate.letor import simulate_ranking_log
-from benchmarks.simulate.letor_ranker import judged_queries, judged_ranker
+from benchmarks.simulate.letor_ranker import cross_fitted_ranker, judged_queries, judged_ranker
 from clicklog.dedup import dedup
 from clicklog.split import split_by_query
 
@@ -68,6 +80,17 @@ SOURCES = ("table", "linear", "mlp")
 ENGINES = ("em", "gradient")
 HELD_OUT = 0.3
 JUDGED = 0.1
+# The judged-share sweep: the same seeds' logs again, each ordered by a ranker fitted on the
+# judgements of SWEEP's shares of the queries (nested: the judged queries of a smaller share
+# are among those of a larger one), fitted with SWEEP_SOURCES only. Linear only: it is what the
+# claim turns on (the MLP stays behind the linear function at JUDGED), and the MLP's fits and
+# l2 choice would double the benchmark's time (budget: under about 700 s on a quiet 2-core
+# machine).
+SWEEP = (0.03, 0.3)
+SWEEP_SOURCES = ("linear",)
+# Folds of the cross-fitted "linear on all labels" baseline: each query scored by the ridge
+# ranker fitted on the labels of the other 90% of the queries.
+CROSS_FOLDS = 10
 # 20,000 sessions: more clicks on the same pages hardly move a linear attraction (PBM seed 1,
 # EM: held-out nDCG@10 0.7991 at 20,000 sessions, 0.7922 at 100,000); what spreads the
 # comparison with the ranker is the seed (judged queries, ranker, held-out pairs), so the
@@ -148,22 +171,30 @@ def _pair_scores(world) -> np.ndarray:
 @dataclass(frozen=True)
 class Ranker:
     """The production ranker of a seed: score per pair, the judged queries' pairs it was fitted
-    on, its ridge strength; and the former label-copy ranker's score, for comparison."""
+    on, its ridge strength; the former label-copy ranker's score, for comparison; and the
+    same ridge ranker cross-fitted on the labels of all queries (the linear ceiling)."""
 
     score: np.ndarray
     judged: np.ndarray
     ridge: float
     label_copy: np.ndarray
+    all_labels: np.ndarray
 
 
-def ranker(path: Path, seed: int = SEED) -> Ranker:
-    """The seed's feature-based production ranker (module docstring); the same for every
-    generator, since it sees only features and the judged labels."""
+def ranker(path: Path, seed: int = SEED, share: float | None = None,
+           all_labels: np.ndarray | None = None) -> Ranker:
+    """The seed's feature-based production ranker fitted on the judgements of `share` of the
+    queries (default JUDGED; module docstring); the same for every generator, since it sees
+    only features and the judged labels. `all_labels`: the seed's cross-fitted ranker if
+    already computed (it does not depend on the share)."""
     sim = simulate_ranking_log(path, "pbm", 1, seed)
     s = sim.sessions
-    judged = judged_queries(s.n_queries, JUDGED, [seed, 7])
+    judged = judged_queries(s.n_queries, JUDGED if share is None else share, [seed, 7])
     score, strength = judged_ranker(s.qd_features, s.labels, s.qd_query, judged, [seed, 8])
-    return Ranker(score, judged[s.qd_query], strength, _pair_scores(sim.world))
+    if all_labels is None:
+        all_labels, _ = cross_fitted_ranker(s.qd_features, s.labels, s.qd_query, [seed, 9],
+                                            CROSS_FOLDS)
+    return Ranker(score, judged[s.qd_query], strength, _pair_scores(sim.world), all_labels)
 
 
 def make_log(path: Path, model: str, n_sessions: int = N_SESSIONS, seed: int = SEED,
@@ -208,15 +239,22 @@ def choose_l2(model: str, sessions, seed: int, grid=L2_GRID) -> tuple[float, dic
 
 def run_fits(path: Path, models=MODELS, sources=SOURCES, engines=ENGINES,
              n_sessions: int = N_SESSIONS, seeds=SEEDS,
-             first_seed_only=FIRST_SEED_ONLY, l2_grid=L2_GRID) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row per seed x model x engine x source, one row of baselines per seed x model);
-    the sources in `first_seed_only` are fitted on the first seed only; an MLP's l2 is chosen
-    (choose_l2) per seed on the first generator's log, its validation scores kept in that
-    generator's baselines row."""
+             first_seed_only=FIRST_SEED_ONLY, l2_grid=L2_GRID, sweep=SWEEP,
+             sweep_sources=SWEEP_SOURCES) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per seed x judged share x model x engine x source, one row of baselines per
+    seed x judged share x model); `sources` at the share JUDGED, `sweep_sources` (those of
+    them in `sources`) at each share of `sweep`; the sources in `first_seed_only` are fitted
+    on the first seed only; an MLP's l2 is chosen (choose_l2) per seed on the first
+    generator's log at JUDGED, its validation scores kept in that generator's baselines row."""
     rows, baselines = [], []
-    for seed in seeds:
-        production = ranker(path, seed)
+    shares = (JUDGED, *(s for s in sweep if s != JUDGED))
+    cross_fitted: dict[int, np.ndarray] = {}
+    for seed, share in ((seed, share) for seed in seeds for share in shares):
+        production = ranker(path, seed, share, cross_fitted.get(seed))
+        cross_fitted[seed] = production.all_labels
         l2 = None
+        share_sources = sources if share == JUDGED else [s for s in sources
+                                                         if s in sweep_sources]
         for model in models:
             sessions, held, score = make_log(path, model, n_sessions, seed, production)
             labels, query = sessions.labels, sessions.qd_query
@@ -224,15 +262,18 @@ def run_fits(path: Path, models=MODELS, sources=SOURCES, engines=ENGINES,
             scored = ~production.judged
             sets = {"held_out": held & scored, "shown": shown & scored,
                     "unshown": ~held & ~shown & scored}
-            base = {"seed": seed, "model": model, "sessions": n_sessions,
-                    "ridge": production.ridge, "judged_pairs": int(production.judged.sum())}
+            base = {"seed": seed, "judged": share, "model": model, "sessions": n_sessions,
+                    "ridge": production.ridge, "judged_pairs": int(production.judged.sum()),
+                    "judged_queries": int(np.unique(query[production.judged]).size)}
             for name, at in sets.items():
                 base[f"{name}_pairs"] = int(at.sum())
                 base[f"chance_{name}"] = chance(query[at], labels[at])
                 base[f"ranker_{name}"] = ndcg(query[at], score[at], labels[at])
                 base[f"label_copy_{name}"] = ndcg(query[at], production.label_copy[at],
                                                   labels[at])
-            fitted = [s for s in sources if s not in first_seed_only or seed == seeds[0]]
+                base[f"all_labels_{name}"] = ndcg(query[at], production.all_labels[at],
+                                                  labels[at])
+            fitted = [s for s in share_sources if s not in first_seed_only or seed == seeds[0]]
             if "mlp" in fitted and l2 is None:
                 l2, scores = choose_l2(model, sessions, seed, l2_grid)
                 base.update({f"validation_l2_{c:g}": v for c, v in scores.items()})
@@ -244,7 +285,8 @@ def run_fits(path: Path, models=MODELS, sources=SOURCES, engines=ENGINES,
                     fit = _fit(engine, model, sessions, _spec(source, l2))
                     a = fit.params["attraction"]
                     rows.append({
-                        "seed": seed, "model": model, "engine": engine, "source": source,
+                        "seed": seed, "judged": share, "model": model, "engine": engine,
+                        "source": source,
                         "l2": l2 if source == "mlp" else np.nan,
                         **{f"ndcg_{name}": ndcg(query[at], a[at], labels[at])
                            for name, at in sets.items()},
@@ -292,6 +334,7 @@ def run(results: Path, data_dir=None, n_sessions: int = N_SESSIONS, seeds=SEEDS)
     speed = mstep_speed.measure()
     setup = {"order": {"model": MODELS, "engine": ENGINES, "source": SOURCES},
              "sessions": n_sessions, "held_out": HELD_OUT, "judged": JUDGED, "seeds": seeds,
+             "sweep": SWEEP, "sweep_sources": SWEEP_SOURCES, "cross_folds": CROSS_FOLDS,
              "first_seed_only": FIRST_SEED_ONLY, "l2_grid": L2_GRID, "validation": VALIDATION,
              "em": EM_SETTINGS, "gradient": GRADIENT_SETTINGS}
     return features_report.write(results, fits, baselines, speed, mstep_speed.load_average(),

@@ -1,11 +1,10 @@
 """results/features.md, its CSVs and figure, from the per-seed rows of benchmarks.bench.features.
 
 Per-seed rows are summarised as mean and standard deviation over seeds (ddof 1; blank for a
-single seed). The claims table is written from the numbers: per fit, the paired difference
-from a baseline (same seed, same log) as mean ± standard error over seeds; a fit beats the
-baseline "yes" when the mean difference is more than twice its standard error above zero,
-"no" when more than twice below, "not separated" in between; with one seed there is no spread
-to decide by, and the verdict says so. The table also counts the seeds in which it was higher.
+single seed). The claims tables (at the main judged share, and the judged-share sweep's) are
+written from the numbers by benchmarks.bench.features_claims: per fit, the paired difference
+from a baseline (same seed, same log) as mean ± standard error over seeds and its verdict;
+they also count the seeds in which it was higher.
 """
 
 from __future__ import annotations
@@ -18,21 +17,25 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from benchmarks.bench import figures, mstep_speed
+from benchmarks.bench.features_claims import (
+    KEYS,
+    SEPARATION,
+    SWEEP_KEYS,
+    both_engines,
+    claims,
+    order_rows,
+    spread,
+)
 from benchmarks.bench.tables import Column, fixed, markdown, plain
 from clicklog.atomic import atomic_write
 
 SETS = ("held_out", "shown", "unshown")
-BASELINES = ("chance", "ranker", "label_copy")
-KEYS = ["model", "engine", "source"]
-
-
-def _spread(values: pd.Series) -> float:
-    return float(values.std(ddof=1)) if values.size > 1 else float("nan")
-
-
-def _order(df: pd.DataFrame, keys: list[str], order: dict[str, tuple]) -> pd.DataFrame:
-    rank = {k: {v: i for i, v in enumerate(order[k])} for k in keys}
-    return df.sort_values(keys, key=lambda col: col.map(rank[col.name])).reset_index(drop=True)
+BASELINES = ("chance", "ranker", "label_copy", "all_labels")
+BASELINE_LABELS = {
+    "chance": "chance", "ranker": "production ranker order",
+    "label_copy": "label-copy order (former ranker, not this log's)",
+    "all_labels": "linear on all labels, cross-fitted",
+}
 
 
 def summary(fits: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
@@ -41,13 +44,13 @@ def summary(fits: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
     grouped = fits.groupby(KEYS, sort=False)
     out = grouped.agg(
         **{f"{s}_mean": (f"ndcg_{s}", "mean") for s in SETS},
-        **{f"{s}_sd": (f"ndcg_{s}", _spread) for s in SETS},
+        **{f"{s}_sd": (f"ndcg_{s}", spread) for s in SETS},
         fit_seconds=("fit_seconds", "mean"), compile_seconds=("compile_seconds", "mean"),
         iterations=("iterations", "mean"), converged_n=("converged", "sum"),
         seeds=("seed", "nunique"),
     ).reset_index()
     out["converged"] = [f"{int(c)}/{n}" for c, n in zip(out.converged_n, out.seeds, strict=True)]
-    return _order(out, KEYS, order)
+    return order_rows(out, KEYS, order)
 
 
 def baseline_summary(baselines: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
@@ -56,55 +59,10 @@ def baseline_summary(baselines: pd.DataFrame, order: dict[str, tuple]) -> pd.Dat
     grouped = baselines.groupby("model", sort=False)
     out = grouped.agg(
         **{f"{c}_mean": (c, "mean") for c in columns},
-        **{f"{c}_sd": (c, _spread) for c in columns},
+        **{f"{c}_sd": (c, spread) for c in columns},
         **{f"{s}_pairs": (f"{s}_pairs", "mean") for s in SETS},
     ).reset_index()
-    return _order(out, ["model"], order)
-
-
-SEPARATION = 2.0
-
-
-def standard_error(values: pd.Series) -> float:
-    """sd / sqrt(n) over seeds (ddof 1); nan for one seed."""
-    return _spread(values) / np.sqrt(values.size)
-
-
-def verdict(gain: pd.Series) -> str:
-    """The claim from per-seed paired gains (module docstring): "yes" / "no" when the mean is
-    more than SEPARATION standard errors above / below zero, else "not separated"; one seed:
-    "higher, 1 seed" or "not higher, 1 seed"."""
-    mean = float(gain.mean())
-    if gain.size < 2:
-        return "higher, 1 seed" if mean > 0.0 else "not higher, 1 seed"
-    error = standard_error(gain)
-    if mean > SEPARATION * error:
-        return "yes"
-    return "no" if mean < -SEPARATION * error else "not separated"
-
-
-def claims(fits: pd.DataFrame, baselines: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
-    """Per feature-based fit: its held-out nDCG@10 minus chance's and the production ranker
-    order's, paired by seed (mean, standard error), the verdicts and the seeds it was higher."""
-    merged = fits[fits.source != "table"].merge(
-        baselines[["seed", "model", "chance_held_out", "ranker_held_out"]], on=["seed", "model"])
-    out = []
-    for key, part in merged.groupby(KEYS, sort=False):
-        gain = part.ndcg_held_out - part.ranker_held_out
-        over_chance = part.ndcg_held_out - part.chance_held_out
-        n = len(part)
-        out.append({
-            **dict(zip(KEYS, key, strict=True)),
-            "ndcg": part.ndcg_held_out.mean(), "chance": part.chance_held_out.mean(),
-            "ranker": part.ranker_held_out.mean(),
-            "chance_gain": over_chance.mean(), "chance_se": standard_error(over_chance),
-            "gain_mean": gain.mean(), "gain_se": standard_error(gain),
-            "beats_chance": verdict(over_chance),
-            "chance_seeds": f"{int((part.ndcg_held_out > part.chance_held_out).sum())}/{n}",
-            "beats_ranker": verdict(gain),
-            "ranker_seeds": f"{int((gain > 0.0).sum())}/{n}",
-        })
-    return _order(pd.DataFrame(out), KEYS, order)
+    return order_rows(out, ["model"], order)
 
 
 def _pm(mean_col: str) -> Callable[[pd.Series], str]:
@@ -137,6 +95,8 @@ def figure(table: pd.DataFrame, base: pd.DataFrame, engines, sources, path: Path
                    label="production ranker")
         ax.axhline(b.label_copy_held_out_mean, color="tab:red", linestyle="-.", linewidth=0.8,
                    label="label-copy ranker (former)")
+        ax.axhline(b.all_labels_held_out_mean, color="tab:green", linestyle="-", linewidth=0.8,
+                   label="linear on all labels (cross-fitted)")
         ax.set_xticks(np.arange(len(sources)), sources)
         ax.set_title(f"{b.model.upper()}: held-out pairs")
         ax.set_ylabel("nDCG@10")
@@ -169,12 +129,66 @@ CLAIM_COLUMNS = [
 ]
 
 
+SWEEP_COLUMNS = [
+    Column("share", "judged share", plain, False),
+    Column("judged_queries", "judged queries", fixed(0)),
+    Column("model", "model", plain, False), Column("engine", "engine", plain, False),
+    Column("source", "source", plain, False),
+    Column("ndcg", "nDCG@10 held-out", fixed(4)), Column("ranker", "ranker order", fixed(4)),
+    Column("all_labels", "linear on all labels", fixed(4)),
+    Column("gain_mean", "minus ranker order", plain),
+    Column("beats_ranker", "beats ranker order", plain, False),
+    Column("ranker_seeds", "seeds", plain, False),
+    Column("all_gain", "minus linear on all labels", plain),
+]
+
+
+def _pm_se(claim: pd.DataFrame, pairs: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    """Paired differences as "+mean ± se" text (the mean alone for one seed)."""
+    claim = claim.copy()
+    for mean, error in pairs:
+        claim[mean] = [f"{m:+.4f}" if np.isnan(e) else f"{m:+.4f} ± {e:.4f}"
+                       for m, e in zip(claim[mean], claim[error], strict=True)]
+    return claim
+
+
+def _sweep_text(fits: pd.DataFrame, baselines: pd.DataFrame, order: dict[str, tuple],
+                setup: dict) -> list[str]:
+    """The judged-share sweep: per share, the claims against that share's ranker order."""
+    if not setup.get("sweep"):
+        return []
+    claim = claims(fits, baselines, order, SWEEP_KEYS)
+    line = both_engines(claim, order["engine"])
+    claim = _pm_se(claim, (("gain_mean", "gain_se"), ("all_gain", "all_se")))
+    claim["share"] = [f"{j:.0%}" for j in claim.judged]
+    others = _shares(setup["sweep"])
+    return [
+        "## Clicks against rankers trained on fewer or more judgements",
+        "",
+        f"How many judgements are the clicks worth? The same seeds again with the production "
+        f"ranker fitted on the judgements of {others} of the queries as well as "
+        f"{setup['judged']:.0%} (the judged queries of a smaller share are among those of a "
+        "larger one); each share's ranker orders its own logs (same held-out pairs, same "
+        "generators), and each share is scored on the queries it did not judge, so its rows "
+        "are paired with its own ranker order, seed by seed. Sources at the other shares: "
+        f"{', '.join(setup['sweep_sources'])} (the budget); the "
+        f"{setup['judged']:.0%} rows are the claims table's. Linear on all labels = the same "
+        f"ridge ranker cross-fitted over {setup['cross_folds']} folds of all queries (each "
+        "query scored by the ridge fitted on the other folds' labels), the linear function "
+        "fitted on (almost) every query's judgements; minus it = the fit's nDCG@10 minus its, "
+        "mean ± standard error over seeds.",
+        "",
+        markdown(claim[[c.name for c in SWEEP_COLUMNS]], SWEEP_COLUMNS),
+        line,
+        "",
+    ]
+
+
 def _baseline_table(base: pd.DataFrame) -> str:
     rows = []
     for b in base.itertuples(index=False):
         d = b._asdict()
-        for name, label in (("chance", "chance"), ("ranker", "production ranker order"),
-                            ("label_copy", "label-copy order (former ranker, not this log's)")):
+        for name, label in BASELINE_LABELS.items():
             cells = []
             for s in SETS:
                 mean, sd = d[f"{name}_{s}_mean"], d[f"{name}_{s}_sd"]
@@ -185,6 +199,21 @@ def _baseline_table(base: pd.DataFrame) -> str:
                Column("baseline", "baseline", plain, False)] + [
         Column(s, f"nDCG@10 {s.replace('_', '-')}", plain) for s in SETS]
     return markdown(pd.DataFrame(rows), columns)
+
+
+def _shares(shares) -> str:
+    """Shares as "3% and 30%"."""
+    names = [f"{j:.0%}" for j in shares]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _sweep_header(setup: dict) -> str:
+    if not setup.get("sweep"):
+        return ""
+    return (f"The tables are at {setup['judged']:.0%} judged, except the sweep's, which repeats "
+            f"the logs with rankers fitted on {_shares(setup['sweep'])} of the queries"
+            f" and fits {', '.join(setup['sweep_sources'])} attraction only "
+            "there (the benchmark's time budget). ")
 
 
 def _seeds_text(setup: dict) -> str:
@@ -205,7 +234,7 @@ def objective_gaps(fits: pd.DataFrame, order: dict[str, tuple]) -> pd.DataFrame:
     wide["gap"] = wide["em"] - wide["gradient"]
     out = wide.groupby(["model", "source"], sort=False).agg(
         low=("gap", "min"), high=("gap", "max"), seeds=("seed", "nunique")).reset_index()
-    return _order(out, ["model", "source"], order)
+    return order_rows(out, ["model", "source"], order)
 
 
 GAP_COLUMNS = [
@@ -262,8 +291,11 @@ def _l2_text(baselines: pd.DataFrame, setup: dict) -> list[str]:
 def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.DataFrame,
           load: str, seconds: float, setup: dict) -> list[Path]:
     """Write the four outputs atomically; `setup` holds the run's constants (order, sessions,
-    held_out, judged, seeds, first_seed_only, em, gradient) for the text."""
-    order = setup["order"]
+    held_out, judged, seeds, first_seed_only, em, gradient; for the sweep: sweep,
+    sweep_sources, cross_folds) for the text. The main tables, figure and gaps are at the
+    share `judged`; the sweep's section (when `sweep` is set) covers every share."""
+    main = setup["judged"]
+    order = {**setup["order"], "judged": tuple(sorted({main, *setup.get("sweep", ())}))}
     results.mkdir(parents=True, exist_ok=True)
     (results / "figures").mkdir(exist_ok=True)
     made = [results / "features.md", results / "features.csv", results / "features-speed.csv",
@@ -272,15 +304,14 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
         fits.to_csv(f, index=False, float_format="%.10g")
     with atomic_write(made[2]) as f:
         speed.to_csv(f, index=False, float_format="%.10g")
-    table = summary(fits, order)
-    base = baseline_summary(baselines, order)
+    main_fits, main_base = fits[fits.judged == main], baselines[baselines.judged == main]
+    table = summary(main_fits, order)
+    base = baseline_summary(main_base, order)
     figure(table, base, order["engine"], order["source"], made[3])
-    claim = claims(fits, baselines, order)
-    for mean, error in (("chance_gain", "chance_se"), ("gain_mean", "gain_se")):
-        claim[mean] = [f"{m:+.4f}" if np.isnan(e) else f"{m:+.4f} ± {e:.4f}"
-                       for m, e in zip(claim[mean], claim[error], strict=True)]
+    claim = _pm_se(claims(main_fits, main_base, order),
+                   (("chance_gain", "chance_se"), ("gain_mean", "gain_se")))
     seeds = setup["seeds"]
-    ridges = ", ".join(f"{r:g}" for r in baselines.drop_duplicates("seed").ridge)
+    ridges = ", ".join(f"{r:g}" for r in main_base.drop_duplicates("seed").ridge)
     text = [
         "# Parameters as functions of features: attraction on pairs never shown",
         "",
@@ -292,7 +323,8 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
         f"regression on the graded label) on the judgements of {setup['judged']:.0%} of the "
         f"queries (ridge strength by 5-fold cross-validation over them: {ridges} per seed) "
         "plus Gumbel(0, 0.5) noise per impression; the judged queries are left out of every "
-        "score. Each generator's log fitted by its own model, Beta(2, 2) on the tables, none "
+        f"score. {_sweep_header(setup)}Each generator's log fitted by its own model, Beta(2, 2) "
+        "on the tables, none "
         "on a linear function, on the MLP's weights a Normal(0, 1/l2) prior with l2 chosen "
         "from the click log (below); "
         f"EM {setup['em']}, L-BFGS {setup['gradient']}. Numbers are mean ± "
@@ -309,7 +341,12 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
         "The label-copy order is the former benchmark's ranker (logit of the label's "
         "attraction plus Normal(0, 1.5)): it copies the label, which no ranker working from "
         "features can, and it did not order these logs; it is here for comparison with the "
-        "earlier results only.",
+        "earlier results only. Linear on all labels is the production ranker's procedure "
+        "fitted on the labels of all queries, cross-fitted over "
+        f"{setup.get('cross_folds', 'several')} folds of the queries (each query's pairs "
+        "scored by the ridge fitted on the other folds' labels, never its own): how far a "
+        "linear function of the features gets from the labels of (almost) every query; no team "
+        "has those judgements, so it is a reference, not a competitor.",
         "",
         "## Fits",
         "",
@@ -329,8 +366,9 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
         "there is no spread to decide by. Seeds = in how many seeds it was higher.",
         "",
         markdown(claim[[c.name for c in CLAIM_COLUMNS]], CLAIM_COLUMNS),
-        *_gap_text(fits, order),
-        *_l2_text(baselines, setup),
+        *_sweep_text(fits, baselines, order, setup),
+        *_gap_text(main_fits, order),
+        *_l2_text(main_base, setup),
         "## Speed of the regression M-step",
         "",
         mstep_speed.describe(),

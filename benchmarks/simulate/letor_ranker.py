@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.simulate.core import Seed
+from benchmarks.simulate.core import Seed, seed_sequence
 
 RIDGE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 FOLDS = 5
 SCORE_SD = 1.85
 K = 10
 
-__all__ = ["FOLDS", "RIDGE_GRID", "SCORE_SD", "judged_queries", "judged_ranker", "ridge"]
+__all__ = ["FOLDS", "RIDGE_GRID", "SCORE_SD", "cross_fitted_ranker", "judged_queries",
+           "judged_ranker", "ridge"]
 
 
 def judged_queries(n_queries: int, share: float, seed: Seed) -> np.ndarray:
@@ -65,19 +66,19 @@ def _ndcg(query: np.ndarray, score: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
-def judged_ranker(
-    features: np.ndarray, labels: np.ndarray, query: np.ndarray, judged: np.ndarray,
-    seed: Seed, *, score_sd: float = SCORE_SD,
-) -> tuple[np.ndarray, float]:
-    """(score per pair [n], chosen ridge strength) of the ranker fitted on the pairs of the
-    judged queries (module docstring). features [n, F] per pair, labels [n] graded, query [n]
-    the pair's query index, judged bool [n_queries]."""
+def _standardised(features: np.ndarray) -> np.ndarray:
+    """Each feature centred and scaled to unit sd over all pairs (features only, no labels)."""
     x = np.asarray(features, np.float64)
-    labels = np.asarray(labels, np.float64)
-    query = np.asarray(query)
     mean, sd = x.mean(axis=0), x.std(axis=0)
-    z = (x - mean) / np.where(sd > 0.0, sd, 1.0)
-    train = np.asarray(judged, bool)[query]
+    return (x - mean) / np.where(sd > 0.0, sd, 1.0)
+
+
+def _cv_ridge(
+    z: np.ndarray, labels: np.ndarray, query: np.ndarray, train: np.ndarray, seed: Seed,
+) -> tuple[np.ndarray, float]:
+    """(weights, ridge strength) of the ridge fitted on the pairs where `train` holds, the
+    strength chosen by FOLDS-fold cross-validated nDCG@K over their queries. Only the labels
+    of those pairs are read."""
     if np.unique(labels[train]).size < 2:
         raise ValueError("the judged queries carry a single label: nothing to fit a ranker on")
     zq, yq, qq = z[train], labels[train], query[train]
@@ -93,7 +94,48 @@ def judged_ranker(
             predicted[fold == f] = zq[fold == f] @ w[:-1] + w[-1]
         cv.append(_ndcg(qq, predicted, yq))
     strength = RIDGE_GRID[int(np.argmax(cv))]
-    w = ridge(zq, yq, strength)
+    return ridge(zq, yq, strength), strength
+
+
+def judged_ranker(
+    features: np.ndarray, labels: np.ndarray, query: np.ndarray, judged: np.ndarray,
+    seed: Seed, *, score_sd: float = SCORE_SD,
+) -> tuple[np.ndarray, float]:
+    """(score per pair [n], chosen ridge strength) of the ranker fitted on the pairs of the
+    judged queries (module docstring). features [n, F] per pair, labels [n] graded, query [n]
+    the pair's query index, judged bool [n_queries]."""
+    labels = np.asarray(labels, np.float64)
+    query = np.asarray(query)
+    z = _standardised(features)
+    w, strength = _cv_ridge(z, labels, query, np.asarray(judged, bool)[query], seed)
     score = z @ w[:-1]
     spread = score.std()
     return (score / spread * score_sd if spread > 0.0 else score), strength
+
+
+def cross_fitted_ranker(
+    features: np.ndarray, labels: np.ndarray, query: np.ndarray, seed: Seed,
+    folds: int = FOLDS,
+) -> tuple[np.ndarray, list[float]]:
+    """(score per pair [n], ridge strength per fold) of the same ridge ranker fitted on the
+    labels of (almost) all queries, cross-fitted: the queries fall into `folds` seeded folds
+    and each fold's pairs are scored by the ranker fitted (its strength cross-validated as in
+    judged_ranker) on the other folds' labels, so no score has seen its own query's labels.
+    The ceiling of a linear function of the features, as a baseline for rankings within a
+    query; scores of different folds come from different fits and are comparable only within
+    a query."""
+    labels = np.asarray(labels, np.float64)
+    query = np.asarray(query)
+    n_queries = int(query.max()) + 1
+    if folds < 2 or folds > n_queries:
+        raise ValueError(f"folds must lie in [2, {n_queries}] (the queries), got {folds}")
+    z = _standardised(features)
+    outer, *inner = seed_sequence(seed).spawn(folds + 1)
+    fold = (np.random.default_rng(outer).permutation(n_queries) % folds)[query]
+    score = np.empty(query.size)
+    strengths = []
+    for f in range(folds):
+        w, strength = _cv_ridge(z, labels, query, fold != f, inner[f])
+        score[fold == f] = z[fold == f] @ w[:-1]
+        strengths.append(strength)
+    return score, strengths

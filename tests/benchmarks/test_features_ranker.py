@@ -9,7 +9,12 @@ from features_letor import write_letor
 
 from benchmarks.simulate import letor_ranker
 from benchmarks.simulate.letor import simulate_ranking_log, with_ranker_score
-from benchmarks.simulate.letor_ranker import judged_queries, judged_ranker, ridge
+from benchmarks.simulate.letor_ranker import (
+    cross_fitted_ranker,
+    judged_queries,
+    judged_ranker,
+    ridge,
+)
 from clicklog.io_letor import read_letor
 
 
@@ -59,6 +64,27 @@ def test_ranker_learns_from_judged_labels_only(letor):
     np.testing.assert_array_equal(again, score)
     with pytest.raises(ValueError, match="single label"):
         judged_ranker(s.qd_features, np.zeros_like(s.labels), s.qd_query, judged, 2)
+
+
+def test_cross_fitted_ranker_never_reads_a_scored_querys_labels(letor):
+    s = simulate_ranking_log(read_letor(letor), "pbm", 1, 0).sessions
+    score, strengths = cross_fitted_ranker(s.qd_features, s.labels, s.qd_query, 3, folds=5)
+    assert len(strengths) == 5 and set(strengths) <= set(letor_ranker.RIDGE_GRID)
+    # Fitted on (most) labels, it follows the feature the label grows with.
+    assert np.corrcoef(score, s.qd_features[:, 0])[0, 1] > 0.95
+    again, _ = cross_fitted_ranker(s.qd_features, s.labels, s.qd_query, 3, folds=5)
+    np.testing.assert_array_equal(again, score)
+    # Change one query's labels: its own scores stay exactly as they were (its fold's ridge
+    # never saw them), while the other folds' rankers, which did see them, move.
+    for q in (0, 7, 19):
+        at = s.qd_query == q
+        changed = s.labels.copy()
+        changed[at] = (changed[at] + 1 + np.arange(at.sum())) % 3
+        moved, _ = cross_fitted_ranker(s.qd_features, changed, s.qd_query, 3, folds=5)
+        np.testing.assert_array_equal(moved[at], score[at])
+        assert not np.array_equal(moved[~at], score[~at])
+    with pytest.raises(ValueError, match="folds"):
+        cross_fitted_ranker(s.qd_features, s.labels, s.qd_query, 3, folds=1)
 
 
 def test_ranker_score_option_keeps_default_and_orders_pages(letor):
