@@ -55,6 +55,7 @@ Also per fit: fit seconds (compilation apart), iterations, convergence and the o
 reached, so that the report can compare the optima EM and L-BFGS reach; and the speed of the
 regression M-step (benchmarks.bench.mstep_speed). Writes results/features.md
 (tables and claims), results/features.csv (every fit of every seed),
+results/features-baselines.csv (the baselines each claim is paired with),
 results/features-speed.csv and results/figures/features-ndcg.png.
 """
 
@@ -304,6 +305,9 @@ DESCRIPTIONS = {
                    "both engines, several seeds, fit time; the M-step speed table",
     "features.csv": "every fit of every seed of features.md at full precision (CSV)",
     "features-speed.csv": "the regression M-step speed table of features.md (CSV)",
+    "features-baselines.csv": "the baselines of every seed, judged share and generator of "
+                              "features.md (chance, ranker order, label-copy, linear on all "
+                              "labels; per set of pairs): with features.csv, the claims (CSV)",
     "figures/features-ndcg.png": "nDCG@10 on held-out pairs by attraction source and engine",
 }
 

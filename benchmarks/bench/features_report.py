@@ -290,7 +290,7 @@ def _l2_text(baselines: pd.DataFrame, setup: dict) -> list[str]:
 
 def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.DataFrame,
           load: str, seconds: float, setup: dict) -> list[Path]:
-    """Write the four outputs atomically; `setup` holds the run's constants (order, sessions,
+    """Write the five outputs atomically; `setup` holds the run's constants (order, sessions,
     held_out, judged, seeds, first_seed_only, em, gradient; for the sweep: sweep,
     sweep_sources, cross_folds) for the text. The main tables, figure and gaps are at the
     share `judged`; the sweep's section (when `sweep` is set) covers every share."""
@@ -299,9 +299,11 @@ def write(results: Path, fits: pd.DataFrame, baselines: pd.DataFrame, speed: pd.
     results.mkdir(parents=True, exist_ok=True)
     (results / "figures").mkdir(exist_ok=True)
     made = [results / "features.md", results / "features.csv", results / "features-speed.csv",
-            results / "figures" / "features-ndcg.png"]
+            results / "figures" / "features-ndcg.png", results / "features-baselines.csv"]
     with atomic_write(made[1]) as f:
         fits.to_csv(f, index=False, float_format="%.10g")
+    with atomic_write(made[4]) as f:
+        baselines.to_csv(f, index=False, float_format="%.10g")
     with atomic_write(made[2]) as f:
         speed.to_csv(f, index=False, float_format="%.10g")
     main_fits, main_base = fits[fits.judged == main], baselines[baselines.judged == main]

@@ -55,9 +55,12 @@ def _version(package: str) -> str:
 
 
 def provenance(repo: Path) -> dict:
-    """Commit (and whether the tree had uncommitted changes), machine, library versions, time."""
+    """Commit (and whether the tree had uncommitted changes), machine, library versions, time.
+    Changes under results/ do not count: the commands call this after writing their own
+    outputs there, and those come from the code, not into it."""
     commit = _git("rev-parse", "HEAD", cwd=repo)
-    status = _git("status", "--porcelain", "--untracked-files=no", cwd=repo)
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results",
+                  cwd=repo)
     return {
         "commit": commit or "unknown",
         "uncommitted_changes": bool(status),

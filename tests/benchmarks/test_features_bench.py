@@ -88,6 +88,11 @@ def test_tiny_run_end_to_end(tmp_path, monkeypatch):
     assert "| pbm | linear on all labels, cross-fitted | " in text
     assert "## Clicks against rankers" not in text  # no sweep in this run
     assert len(pd.read_csv(made[1])) == 3
+    # The two CSVs alone give the claims table back.
+    order = {**setup["order"], "judged": (0.2,)}
+    np.testing.assert_allclose(
+        features_claims.claims(pd.read_csv(made[1]), pd.read_csv(made[4]), order).gain_mean,
+        features_claims.claims(fits, baselines, order).gain_mean, atol=1e-9)
     speed_table = text[text.index("## Speed of the regression M-step"):]
     assert "5c2c45d / new" in speed_table
     assert "| 10 | 2 | linear | 0.100 | 0.200 | 2.0 |" in speed_table
