@@ -43,10 +43,16 @@ def test_verdicts_by_the_standard_error_of_the_paired_gain():
     assert features_claims.verdict(pd.Series([0.0])) == "not higher, 1 seed"
 
 
-def test_tiny_run_end_to_end(tmp_path, monkeypatch):
-    path = write_letor(tmp_path / "letor", n_queries=30)
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """A 30-query LETOR file, 20% of its queries judged and a short EM: the tiny runs' setup."""
     monkeypatch.setattr(features, "JUDGED", 0.2)
     monkeypatch.setattr(features, "EM_SETTINGS", {"max_iter": 60, "tol": 1e-4})
+    return write_letor(tmp_path / "letor", n_queries=30)
+
+
+def test_tiny_run_end_to_end(tiny, tmp_path):
+    path = tiny
     fits, baselines = features.run_fits(path, models=("pbm",), sources=("table", "linear"),
                                         engines=("em",), n_sessions=800, seeds=(0, 1),
                                         first_seed_only=("linear",), sweep=())
@@ -131,10 +137,8 @@ def test_objective_gaps_pair_the_engines_by_seed():
     assert features_report.objective_gaps(fits[fits.engine == "em"], order).empty
 
 
-def test_judged_share_sweep_pairs_each_share_with_its_own_ranker(tmp_path, monkeypatch):
-    path = write_letor(tmp_path / "letor", n_queries=30)
-    monkeypatch.setattr(features, "JUDGED", 0.2)
-    monkeypatch.setattr(features, "EM_SETTINGS", {"max_iter": 60, "tol": 1e-4})
+def test_judged_share_sweep_pairs_each_share_with_its_own_ranker(tiny, tmp_path):
+    path = tiny
     fits, baselines = features.run_fits(path, models=("pbm",), sources=("table", "linear"),
                                         engines=("em",), n_sessions=800, seeds=(0, 1),
                                         sweep=(0.5,), sweep_sources=("linear",))
