@@ -32,7 +32,7 @@ from numba import njit, prange
 from clicklog import catalogue, cells, model_file, network
 from clicklog.sessions import Sessions
 from em import vision
-from em.layout import Layout, layout, prange_only, session_arrays
+from em.layout import Layout, layout, prange_only, session_arrays, zeros
 from em.model import Hidden, Model, Params, Stats, by_qd
 from em.sources import Regression
 
@@ -60,11 +60,10 @@ def _session(qd, click, length, attraction, examination, cell, out):
 
 
 @njit(parallel=prange_only(), cache=True)
-def _estep(starts, qd, click, length, weight, attraction, examination, cell):
-    """Attraction statistics, every impression's posterior table [n, 2, K] and log P(c)."""
+def _estep(starts, qd, click, length, weight, attraction, examination, cell, attr, table):
+    """Attraction statistics into `attr` [2, n_qd], every impression's posterior table into
+    `table` [n, 2, K] (both zeros), and log P(c)."""
     n, K = qd.shape
-    attr = np.zeros((2, attraction.size))
-    table = np.zeros((n, 2, K))
     ll = np.zeros(n)
     for c in prange(starts.size - 1):
         for i in range(starts[c], starts[c + 1]):
@@ -118,9 +117,14 @@ class Kernels:
     unconditional: Callable
 
 
+def _run(lay: Layout, params: Params, gamma: np.ndarray, cell: np.ndarray):
+    return _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight, params["attraction"],
+                  gamma, cell, zeros((2, np.size(params["attraction"]))),
+                  zeros((lay.qd.shape[0], 2, lay.K)))
+
+
 def _pbm_estep(lay: Layout, params: Params, gamma: np.ndarray, cell: np.ndarray):
-    attr, table, ll = _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight,
-                             params["attraction"], gamma, cell)
+    attr, table, ll = _run(lay, params, gamma, cell)
     return {"attraction": (attr[0], attr[1])}, table[:, ROW_E], ll
 
 
@@ -128,8 +132,7 @@ def _pbm_posteriors(params: Params, sessions: Sessions, gamma: np.ndarray,
                     index: np.ndarray) -> tuple[Hidden, np.ndarray]:
     lay = layout(sessions)
     cell = np.ascontiguousarray(np.maximum(index[lay.order], 0))
-    _, table, ll = _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight,
-                          params["attraction"], gamma, cell)
+    _, table, ll = _run(lay, params, gamma, cell)
     table, ll = lay.unsort(table), lay.unsort(ll)
     drawn = sessions.mask.astype(np.float64)
     return {"E": (drawn, table[:, ROW_E]), "A": (drawn, table[:, ROW_A])}, ll

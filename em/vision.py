@@ -58,7 +58,7 @@ from numba import njit, prange
 
 from clicklog import catalogue
 from clicklog.sessions import Sessions
-from em.layout import Layout, layout, prange_only, session_arrays
+from em.layout import Layout, layout, prange_only, session_arrays, zeros
 from em.model import Hidden, Model, Params, Stats, by_qd
 
 ROWS = 5
@@ -103,17 +103,17 @@ def _rank(a, g, s, clicked, variant, out, r):
 
 @njit(parallel=prange_only(), cache=True)
 def _estep(starts, qd, click, length, weight, attraction, gamma, width, cell, vision, by_last,
-           variant, keep):
+           variant, keep, pair):
     """Per-qd attraction and vision statistics, log P(c) per session, with `keep` every
     session's posterior table (else an empty one), and the position examination's statistics.
     gamma is read as a table, gamma[r * width + j] (`cell` empty), then its (S1, T) per entry
     come back [2, gamma.size]; or per cell, gamma[cell[i, r]], then every impression's
     P(P = 1 | c) comes back [n, K] instead (em/bias.py sums them per cell: cells are shared by
-    queries, so no chunk owns one). `vision` is per qd."""
+    queries, so no chunk owns one). `vision` is per qd; `pair` [4, n_qd] zeros, per qd the
+    attraction's S1 and T, then the vision's."""
     n, K = qd.shape
     n_chunks = starts.size - 1
     per_cell = cell.shape[0] > 0
-    pair = np.zeros((4, attraction.size))  # attraction S1, T; vision S1, T
     exam = np.zeros((0 if per_cell else n_chunks, 2, gamma.size))
     position = np.zeros((n if per_cell else 0, K))
     ll = np.zeros(n)
@@ -202,7 +202,8 @@ def _cells(index: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
 def _run(lay: Layout, params: Params, gamma: np.ndarray, width: int, cell: np.ndarray,
          by_last: bool, variant: int, keep: bool):
     return _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight, params["attraction"],
-                  gamma, width, cell, _vision_by_qd(params, lay.qd_doc), by_last, variant, keep)
+                  gamma, width, cell, _vision_by_qd(params, lay.qd_doc), by_last, variant, keep,
+                  zeros((4, np.size(params["attraction"]))))
 
 
 def _pair_stats(lay: Layout, params: Params, pair: np.ndarray) -> Stats:

@@ -71,6 +71,17 @@ def test_a_point_that_lowers_the_objective_is_refused_for_the_plain_step():
     assert run.esteps == 4 and not run.converged
 
 
+def test_a_refused_point_at_the_last_e_step_returns_the_point_before_it():
+    """The refused point of the test above, with no E-step left for the plain one: the run
+    returns the last kept point (x = 1), whose arrays the refused point's must not overwrite
+    (the next point is written into a second buffer, em/anderson.py)."""
+    steps = _scripted(lambda x: 2.0 + 0.5 * (x - 2.0), lambda x: -float(np.sum((x - 1.4) ** 2)))
+    run = iterate_anderson(steps, {"p": _sigmoid(np.zeros(1))}, max_iter=2, tol=1e-12,
+                           closed_form=False, start=0.0)
+    assert run.esteps == 3 and not run.converged
+    np.testing.assert_allclose(_logit(run.params["p"]), [1.0], rtol=1e-9)
+
+
 def _geometric(first_gain: float, rho: float, n: int) -> list[float]:
     return list(np.cumsum([0.0] + [first_gain * rho**i for i in range(n)]) - 1.0)
 
