@@ -52,21 +52,27 @@ def test_an_affine_map_is_solved_in_dimension_plus_one_steps():
     assert [h["step"] for h in four.history] == ["em", "anderson", "anderson", "anderson"]
 
 
+def _peaked(x):
+    """J of the two refusal tests: a peak at x = 1.4, not at the fixed point of F below."""
+    return -float(np.sum((x - 1.4) ** 2))
+
+
+def _refusing_run(max_iter: int):
+    """Anderson on F: x -> 2 + (x - 2) / 2 in logits with J = `_peaked`, from x = 0."""
+    steps = _scripted(lambda x: 2.0 + 0.5 * (x - 2.0), _peaked)
+    return iterate_anderson(steps, {"p": _sigmoid(np.zeros(1))}, max_iter=max_iter, tol=1e-12,
+                            closed_form=False, start=0.0)
+
+
 def test_a_point_that_lowers_the_objective_is_refused_for_the_plain_step():
     """F: x -> 2 + (x - 2) / 2 in logits, J peaking at x = 1.4 (not at F's fixed point). From
     x = 0 the plain step gives 1 (J = -0.16); Anderson's secant through 0 -> 1 -> 1.5 solves
     the affine map exactly, x = 2, where J = -0.36 is lower: refused, the history restarts and
     the iteration takes F(1) = 1.5 (J = -0.01), one E-step more."""
-
-    def objective(x):
-        return -float(np.sum((x - 1.4) ** 2))
-
-    steps = _scripted(lambda x: 2.0 + 0.5 * (x - 2.0), objective)
-    run = iterate_anderson(steps, {"p": _sigmoid(np.zeros(1))}, max_iter=3, tol=1e-12,
-                           closed_form=False, start=0.0)
+    run = _refusing_run(max_iter=3)
     assert [h["step"] for h in run.history] == ["em", "em"]
     np.testing.assert_allclose([h["objective"] for h in run.history],
-                               [objective(1.0), objective(1.5)], rtol=1e-9)
+                               [_peaked(1.0), _peaked(1.5)], rtol=1e-9)
     np.testing.assert_allclose(_logit(run.params["p"]), [1.5], rtol=1e-9)
     assert run.esteps == 4 and not run.converged
 
@@ -75,9 +81,7 @@ def test_a_refused_point_at_the_last_e_step_returns_the_point_before_it():
     """The refused point of the test above, with no E-step left for the plain one: the run
     returns the last kept point (x = 1), whose arrays the refused point's must not overwrite
     (the next point is written into a second buffer, em/anderson.py)."""
-    steps = _scripted(lambda x: 2.0 + 0.5 * (x - 2.0), lambda x: -float(np.sum((x - 1.4) ** 2)))
-    run = iterate_anderson(steps, {"p": _sigmoid(np.zeros(1))}, max_iter=2, tol=1e-12,
-                           closed_form=False, start=0.0)
+    run = _refusing_run(max_iter=2)
     assert run.esteps == 3 and not run.converged
     np.testing.assert_allclose(_logit(run.params["p"]), [1.0], rtol=1e-9)
 
