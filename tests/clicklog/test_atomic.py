@@ -62,18 +62,26 @@ def test_failure_on_a_new_file_leaves_nothing(tmp_path):
 
 # --- interruptions: SIGTERM, SIGKILL, and the next run's sweep ---------------------------
 
+# The kernel hands a SIGTERM sent to the process to any thread that does not block it (pyarrow
+# and Numba start some), and Python runs its handler once the main thread is back in bytecode.
+# The writer blocks the signal in its main thread, so that another thread always takes it, and
+# waits in short sleeps as a working program returns to bytecode: one time.sleep(60) outlasted
+# the test's 30 s wait whenever another thread happened to take the signal.
 WRITER = """
-import signal, sys, time
+import signal, sys, threading, time
 from pathlib import Path
 from clicklog.atomic import atomic_path
 if sys.argv[2] == "raise":
     def stop(signum, frame):
         raise SystemExit(3)
     signal.signal(signal.SIGTERM, stop)
+threading.Thread(target=time.sleep, args=(120,), daemon=True).start()
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
 with atomic_path(Path(sys.argv[1]) / "out.bin") as tmp:
     tmp.write_bytes(b"half")
     print("writing", flush=True)
-    time.sleep(60)
+    for _ in range(600):
+        time.sleep(0.1)
 """
 
 

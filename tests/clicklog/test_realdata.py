@@ -8,8 +8,6 @@ them only off-page ones).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -22,9 +20,7 @@ needs_data = pytest.mark.skipif(PATHS is None, reason="../shared/data/yandex-wsc
 
 @needs_data
 def test_train_sample_matches_its_readme():
-    start = time.perf_counter()
     s = read(PATHS[0])
-    seconds = time.perf_counter() - start
     assert (s.n, s.n_queries, s.K) == (35_064, 20, 10)
     assert np.all(s.length == 10)
     r = s.report
@@ -34,7 +30,6 @@ def test_train_sample_matches_its_readme():
     assert (r.duplicate_clicks, r.clicks_kept) == (7_201, 42_703)
     assert int(s.click.sum()) == r.clicks_kept
     assert int(s.click.any(axis=1).sum()) == 23_217
-    assert seconds < 4.0  # about 0.3 s when the machine is idle
 
 
 @needs_data
