@@ -32,7 +32,7 @@ from numba import njit, prange
 from clicklog import catalogue, cells, model_file, network
 from clicklog.sessions import Sessions
 from em import vision
-from em.layout import Layout, layout, prange_only, session_arrays, zeros
+from em.layout import Layout, layout, prange_only, session_arrays
 from em.model import Hidden, Model, Params, Stats, by_qd
 from em.sources import Regression
 
@@ -60,11 +60,9 @@ def _session(qd, click, length, attraction, examination, cell, out):
 
 
 @njit(parallel=prange_only(), cache=True)
-def _estep(starts, qd, click, length, weight, attraction, examination, cell, attr, table):
+def _estep(starts, qd, click, length, weight, attraction, examination, cell, attr, table, ll):
     """Attraction statistics into `attr` [2, n_qd], every impression's posterior table into
-    `table` [n, 2, K] (both zeros), and log P(c)."""
-    n, K = qd.shape
-    ll = np.zeros(n)
+    `table` [n, 2, K] and log P(c) into `ll` [n] (all zeros)."""
     for c in prange(starts.size - 1):
         for i in range(starts[c], starts[c + 1]):
             ll[i] = _session(qd[i], click[i], length[i], attraction, examination, cell[i],
@@ -118,9 +116,10 @@ class Kernels:
 
 
 def _run(lay: Layout, params: Params, gamma: np.ndarray, cell: np.ndarray):
+    zeros = lay.scratch.zeros
     return _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight, params["attraction"],
                   gamma, cell, zeros((2, np.size(params["attraction"]))),
-                  zeros((lay.qd.shape[0], 2, lay.K)))
+                  zeros((lay.n, 2, lay.K)), zeros(lay.n))
 
 
 def _pbm_estep(lay: Layout, params: Params, gamma: np.ndarray, cell: np.ndarray):

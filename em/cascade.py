@@ -55,7 +55,7 @@ import numpy as np
 from numba import njit, parallel_chunksize, prange
 
 from clicklog.sessions import Sessions
-from em.layout import RESCALE, Layout, layout, prange_only, session_arrays, zeros
+from em.layout import RESCALE, Layout, layout, prange_only, session_arrays
 from em.model import Hidden, Model, Params, Stats
 
 # Rows of the per-session posterior table: E and A, then (trials, successes) of the route
@@ -225,15 +225,14 @@ def _session_stats(qd, click, length, last, w, attraction, sigma, t0, cont0, con
 
 @njit(parallel=prange_only(), cache=True)
 def _estep(starts, qd, click, length, last, weight, attraction, sigma, t0, cont0, cont1,
-           by_qd):
-    """Statistics of the query-ordered sessions and log P(c) of each; `by_qd` [n_qd, 4]
-    zeros, per qd attraction successes and trials, route successes and trials (one cache line
-    per qd entry, not four)."""
-    n, K = qd.shape
+           by_qd, ll):
+    """Statistics of the query-ordered sessions and log P(c) of each into `ll` [n]; `by_qd`
+    [n_qd, 4] zeros, per qd attraction successes and trials, route successes and trials (one
+    cache line per qd entry, not four)."""
+    K = qd.shape[1]
     n_chunks = starts.size - 1
     # per chunk and rank: (trials, successes) of t0, cont0 and cont1, rows ROW_T0W..ROW_C1S
     by_rank = np.zeros((n_chunks, N_ROWS - ROW_T0W, K))
-    ll = np.empty(n)
     for c in prange(n_chunks):
         back = np.empty(K + 1)
         for i in range(starts[c], starts[c + 1]):
@@ -320,7 +319,7 @@ def estep(lay: Layout, chain: Chain) -> tuple[Stats, float]:
     with parallel_chunksize(1):
         by_qd, by_rank, ll = _estep(
             lay.starts, lay.qd, lay.click, lay.length, lay.last, lay.weight, *chain.arrays(),
-            zeros((chain.attraction.size, 4)),
+            lay.scratch.zeros((chain.attraction.size, 4)), lay.scratch.zeros(lay.n),
         )
     stats = {"attraction": (by_qd[:, 0], by_qd[:, 1]), "route": (by_qd[:, 2], by_qd[:, 3])}
     for k, name in enumerate(RANK_DRAWS):

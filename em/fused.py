@@ -59,11 +59,12 @@ def _odds_or_product(p, out, odds):
         out[i] = p[i] / (1.0 - p[i]) if odds else p[i] * (1.0 - p[i])
 
 
-def _log_of(p: np.ndarray, odds: bool) -> np.ndarray:
-    """log(p / (1 - p)) if `odds` else log(p (1 - p)), 1-D: one compiled pass, then numpy's
-    vectorised logarithm in place (several times faster than a scalar one in the loop)."""
+def _log_of(p: np.ndarray, odds: bool, out: np.ndarray | None = None) -> np.ndarray:
+    """log(p / (1 - p)) if `odds` else log(p (1 - p)), 1-D, into `out` when given: one
+    compiled pass, then numpy's vectorised logarithm in place (several times faster than a
+    scalar one in the loop)."""
     p = _flat(p)
-    out = np.empty(p.size)
+    out = np.empty(p.size) if out is None else out
     _odds_or_product(p, out, odds)
     return np.log(out, out=out)
 

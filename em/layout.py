@@ -8,10 +8,12 @@ ever write the same entry. Per-rank and global statistics are kept per chunk and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from numba import njit, prange
 
 from clicklog.sessions import Sessions
 
@@ -44,15 +46,55 @@ def prange_only() -> dict[str, bool]:
     }
 
 
-def zeros(shape: int | tuple[int, ...]) -> np.ndarray:
-    """A zeroed float64 accumulator for a kernel to add into, allocated here by numpy rather
-    than by np.zeros inside the kernel. numpy asks the kernel for transparent huge pages on
-    large arrays (madvise); Numba's allocator does not, and an E-step's scattered adds into a
-    parameter-sized array on 4 KiB pages miss the TLB at almost every impression. On 10M
-    Yandex-like sessions (2.7M distinct, 3.9M pairs) the PBM, DBN and CCM E-steps took 1.2x as
-    long with their accumulators from Numba as from here (medians of six, alternated in one
-    process)."""
-    return np.zeros(shape)
+# Buffers of one shape a Scratch keeps for reuse; more in use at once are not kept.
+SCRATCH_KEPT = 3
+CLEAR_BLOCK = 1 << 16
+
+
+@njit(parallel=prange_only(), cache=True)
+def _clear(flat):
+    for block in prange((flat.size + CLEAR_BLOCK - 1) // CLEAR_BLOCK):
+        flat[block * CLEAR_BLOCK:min((block + 1) * CLEAR_BLOCK, flat.size)] = 0.0
+
+
+class Scratch:
+    """Zeroed float64 arrays for a layout's kernels to write into (accumulators, per-session
+    log-likelihoods, posterior tables), allocated by numpy and reused across E-steps.
+
+    Why numpy: it asks the kernel for transparent huge pages on large arrays (madvise);
+    Numba's allocator does not, and an E-step's scattered adds into a parameter-sized array on
+    4 KiB pages miss the TLB at almost every impression (on 10M Yandex-like sessions the PBM,
+    DBN and CCM E-steps took 1.2x as long with their accumulators from Numba).
+
+    Why reuse: an array over glibc's mmap threshold (32 MiB at most) is a fresh mapping at
+    every allocation, and every E-step paid for its page faults again: its unaligned head and
+    tail on 4 KiB pages, its huge pages zeroed, compacted for, and unmapped once freed. DBN's
+    per-qd accumulator on 2M Yandex-like sessions (55 MB) cost about 2,000 faults a call.
+
+    An array is handed out again only once nothing but this Scratch holds it: every numpy
+    view of it, such as the statistics an E-step returns, references it as its base, so its
+    reference count says whether any survive (sys.getrefcount: the list and the call's own
+    argument, 2). A caller may keep an E-step's results as long as it likes. The E-steps of
+    one layout run one at a time (each kernel uses every thread already)."""
+
+    def __init__(self) -> None:
+        self._kept: list[np.ndarray] = []
+
+    def __reduce__(self):
+        return Scratch, ()  # a pickled layout (a Dask worker's) starts with none
+
+    def zeros(self, shape: int | tuple[int, ...]) -> np.ndarray:
+        """A zeroed float64 array of `shape`: a kept one nothing else holds, else a new one."""
+        shape = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+        same = [i for i in range(len(self._kept)) if self._kept[i].shape == shape]
+        for i in same:
+            if sys.getrefcount(self._kept[i]) == 2:
+                _clear(self._kept[i].reshape(-1))
+                return self._kept[i]
+        out = np.zeros(shape)
+        if len(same) < SCRATCH_KEPT:
+            self._kept.append(out)
+        return out
 
 
 @dataclass(frozen=True)
@@ -74,6 +116,7 @@ class Layout:
     n_qd: int
     n_impressions: float
     qd_doc: np.ndarray  # int32 [n_qd], the document of every query-document pair
+    scratch: Scratch = field(default_factory=Scratch, compare=False, repr=False)
 
     @property
     def n(self) -> int:

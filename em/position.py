@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, parallel_chunksize, prange
 
 from clicklog.sessions import Sessions
-from em.layout import RESCALE, Layout, prange_only, session_arrays, zeros
+from em.layout import RESCALE, Layout, prange_only, session_arrays
 
 ROW_E, ROW_A = 0, 1
 
@@ -82,13 +82,11 @@ def _session_stats(qd, click, length, weight, attraction, examination, by_last, 
 
 
 @njit(parallel=prange_only(), cache=True)
-def _estep(starts, qd, click, length, weight, attraction, examination, by_last, by_qd):
-    """Statistics of the query-ordered sessions and log P(c) of each; `by_qd` [n_qd, 2] zeros,
-    (S1, T) side by side: one cache line per qd entry, not two."""
-    n = qd.shape[0]
+def _estep(starts, qd, click, length, weight, attraction, examination, by_last, by_qd, ll):
+    """Statistics of the query-ordered sessions and log P(c) of each into `ll` [n]; `by_qd`
+    [n_qd, 2] zeros, (S1, T) side by side: one cache line per qd entry, not two."""
     n_chunks = starts.size - 1
     by_cell = np.zeros((n_chunks, 2) + examination.shape)
-    ll = np.empty(n)
     for c in prange(n_chunks):
         for i in range(starts[c], starts[c + 1]):
             # qd entries belong to one query, hence to this chunk alone
@@ -140,7 +138,8 @@ def estep(
     with parallel_chunksize(1):  # as em/cascade.py, for threads the machine delays
         by_qd, by_cell, ll = _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight,
                                     attraction, examination, by_last,
-                                    zeros((attraction.size, 2)))
+                                    lay.scratch.zeros((attraction.size, 2)),
+                                    lay.scratch.zeros(lay.n))
     return (by_qd[:, 0], by_qd[:, 1]), (by_cell[0], by_cell[1]), lay.weighted_sum(ll)
 
 

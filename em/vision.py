@@ -58,7 +58,7 @@ from numba import njit, prange
 
 from clicklog import catalogue
 from clicklog.sessions import Sessions
-from em.layout import Layout, layout, prange_only, session_arrays, zeros
+from em.layout import Layout, layout, prange_only, session_arrays
 from em.model import Hidden, Model, Params, Stats, by_qd
 
 ROWS = 5
@@ -103,21 +103,20 @@ def _rank(a, g, s, clicked, variant, out, r):
 
 @njit(parallel=prange_only(), cache=True)
 def _estep(starts, qd, click, length, weight, attraction, gamma, width, cell, vision, by_last,
-           variant, keep, pair):
+           variant, pair, position, ll, table):
     """Per-qd attraction and vision statistics, log P(c) per session, with `keep` every
     session's posterior table (else an empty one), and the position examination's statistics.
     gamma is read as a table, gamma[r * width + j] (`cell` empty), then its (S1, T) per entry
     come back [2, gamma.size]; or per cell, gamma[cell[i, r]], then every impression's
     P(P = 1 | c) comes back [n, K] instead (em/bias.py sums them per cell: cells are shared by
-    queries, so no chunk owns one). `vision` is per qd; `pair` [4, n_qd] zeros, per qd the
-    attraction's S1 and T, then the vision's."""
-    n, K = qd.shape
+    queries, so no chunk owns one). `vision` is per qd. Zeros the caller passes: `pair`
+    [4, n_qd], per qd the attraction's S1 and T, then the vision's; `position` [n, K] (per
+    cell, else [0, K]); `ll` [n]; `table` [n, ROWS, K] (with `keep`, else [0, ROWS, K])."""
+    K = qd.shape[1]
     n_chunks = starts.size - 1
     per_cell = cell.shape[0] > 0
+    keep = table.shape[0] > 0
     exam = np.zeros((0 if per_cell else n_chunks, 2, gamma.size))
-    position = np.zeros((n if per_cell else 0, K))
-    ll = np.zeros(n)
-    table = np.zeros((n if keep else 0, ROWS, K))
     for c in prange(n_chunks):
         scratch = np.zeros((ROWS, K))
         for i in range(starts[c], starts[c + 1]):
@@ -201,9 +200,12 @@ def _cells(index: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
 
 def _run(lay: Layout, params: Params, gamma: np.ndarray, width: int, cell: np.ndarray,
          by_last: bool, variant: int, keep: bool):
+    n, K, zeros = lay.n, lay.K, lay.scratch.zeros
     return _estep(lay.starts, lay.qd, lay.click, lay.length, lay.weight, params["attraction"],
-                  gamma, width, cell, _vision_by_qd(params, lay.qd_doc), by_last, variant, keep,
-                  zeros((4, np.size(params["attraction"]))))
+                  gamma, width, cell, _vision_by_qd(params, lay.qd_doc), by_last, variant,
+                  zeros((4, np.size(params["attraction"]))),
+                  zeros((n if cell.shape[0] > 0 else 0, K)), zeros(n),
+                  zeros((n if keep else 0, ROWS, K)))
 
 
 def _pair_stats(lay: Layout, params: Params, pair: np.ndarray) -> Stats:
